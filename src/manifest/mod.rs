@@ -1,10 +1,28 @@
 //! Manifests: the model (serde + schemars types), loading a directory of YAML files with
 //! source spans, validation (JSON Schema, then semantic checks over the whole set) and
 //! diagnostics that carry `file:line:col`.
+//!
+//! ```text
+//! bytes ─▶ load::parse_file ─▶ spans::to_json ─▶ schema::check_schema ─▶ serde ─▶ validate::check_manifest
+//!                                                                         (per file: ParsedFile)
+//! [ManifestDoc] ─▶ validate::check_set ─▶ desired::desired_set ─▶ DesiredSet
+//! ```
 
 pub mod desired;
+pub mod diagnostic;
+pub mod load;
 pub mod model;
+pub mod schema;
+pub mod spans;
 pub mod units;
+pub mod validate;
 
-pub use desired::{ChildSpec, DesiredSet};
+pub use desired::{ChildSpec, DesiredSet, desired_set, replica_names};
+pub use diagnostic::{Code, Diagnostic, Location, Report, Severity};
+pub use load::{
+    LoadError, Loaded, ManifestDoc, ParsedFile, list_manifest_files, load_dir, load_file,
+    load_paths, parse_file,
+};
 pub use model::Manifest;
+pub use schema::{manifest_schema, schema_text};
+pub use validate::{check_manifest, check_set};

@@ -67,7 +67,10 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "is_default")]
     pub criticality: Criticality,
     /// Longest time from spawn to ready before the start counts as failed. Extended automatically to fit the readiness probe's budget.
-    #[serde(default = "default_start_timeout", skip_serializing_if = "is_default_start_timeout")]
+    #[serde(
+        default = "default_start_timeout",
+        skip_serializing_if = "is_default_start_timeout"
+    )]
     pub start_timeout: Duration,
     /// Readiness probe: gates dependents that wait for `ready`. Without it, the child is ready as soon as it has started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -572,16 +575,25 @@ pub struct Probe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_line: Option<String>,
     /// Time between checks.
-    #[serde(default = "default_interval", skip_serializing_if = "is_default_interval")]
+    #[serde(
+        default = "default_interval",
+        skip_serializing_if = "is_default_interval"
+    )]
     pub interval: Duration,
     /// Time a single check may take.
-    #[serde(default = "default_interval", skip_serializing_if = "is_default_interval")]
+    #[serde(
+        default = "default_interval",
+        skip_serializing_if = "is_default_interval"
+    )]
     pub timeout: Duration,
     /// Grace period after spawn during which failures do not count.
     #[serde(default, skip_serializing_if = "is_default")]
     pub start_period: Duration,
     /// Consecutive failures that make the probe fail.
-    #[serde(default = "default_failure_threshold", skip_serializing_if = "is_default_failure_threshold")]
+    #[serde(
+        default = "default_failure_threshold",
+        skip_serializing_if = "is_default_failure_threshold"
+    )]
     #[schemars(range(min = 1))]
     pub failure_threshold: u32,
     /// Consecutive successes that make the probe pass.
@@ -769,7 +781,9 @@ impl Default for Logs {
 }
 
 /// A POSIX signal, by name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 #[allow(missing_docs)]
 pub enum Signal {

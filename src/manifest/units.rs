@@ -44,10 +44,14 @@ impl Duration {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UnitError {
     /// The text does not match the accepted shape.
-    #[error("invalid duration `{0}`: expected a number with a unit, like `250ms`, `10s` or `1m30s`")]
+    #[error(
+        "invalid duration `{0}`: expected a number with a unit, like `250ms`, `10s` or `1m30s`"
+    )]
     Duration(String),
     /// The text is not a size.
-    #[error("invalid size `{0}`: expected a byte count or a number with Ki, Mi, Gi or Ti, like `256Mi`")]
+    #[error(
+        "invalid size `{0}`: expected a byte count or a number with Ki, Mi, Gi or Ti, like `256Mi`"
+    )]
     Size(String),
     /// The value does not fit.
     #[error("`{0}` is too large")]
@@ -283,7 +287,16 @@ mod tests {
 
     #[test]
     fn bad_durations_are_rejected() {
-        for text in ["", "10", "s", "10 s", "1.5s", "10sec", "-1s", "99999999999999999999d"] {
+        for text in [
+            "",
+            "10",
+            "s",
+            "10 s",
+            "1.5s",
+            "10sec",
+            "-1s",
+            "99999999999999999999d",
+        ] {
             assert!(text.parse::<Duration>().is_err(), "{text:?} accepted");
         }
     }
