@@ -13,4 +13,5 @@
 //! [`cli::run`].
 #![warn(missing_docs, clippy::unwrap_used)]
 
+pub mod cli;
 pub mod manifest;

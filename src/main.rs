@@ -1,1 +1,5 @@
-fn main() {}
+//! The `herder` binary: everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    herder::cli::run()
+}

@@ -382,18 +382,31 @@ fn syntax_diagnostic(path: &Path, text: &str, err: &saphyr::ScanError) -> Diagno
             u32::try_from(l.chars().count() + 1).unwrap_or(u32::MAX)
         });
     }
-    let (message, hint) = if let Some(rest) = info.strip_prefix("duplicated key in mapping") {
-        let _ = rest;
+    let (message, hint) = if info.starts_with("duplicated key in mapping") {
+        let key = line_text(text, location.line)
+            .and_then(|line| {
+                let rest: String = line.chars().skip(location.column as usize - 1).collect();
+                let key = rest.split(':').next()?.trim().to_owned();
+                (!key.is_empty()).then_some(key)
+            })
+            .inspect(|key| location.length = u32::try_from(key.chars().count()).unwrap_or(1))
+            .map_or_else(String::new, |key| format!(" \"{key}\""));
         (
-            "duplicate key in mapping".to_owned(),
+            format!("duplicate key{key} in mapping"),
             Some("each key may appear once in a mapping; remove or merge the repeated one"),
         )
     } else if info.contains("tab") {
+        // Point at the offending tab, which the scanner reports at the token it was in.
+        if let Some(tab) = first_indenting_tab(text, location.line) {
+            location = tab;
+        }
         (
-            lowercase(info),
+            "tab character in indentation".to_owned(),
             Some("YAML indentation must use spaces, not tabs"),
         )
-    } else if info.contains("end of stream") || info.contains("unclosed") {
+    } else if info.contains("end of stream")
+        || err.marker().index() >= text.trim_end().chars().count()
+    {
         (
             lowercase(info),
             Some("the file looks truncated: close every quote, bracket and brace"),
@@ -406,6 +419,28 @@ fn syntax_diagnostic(path: &Path, text: &str, err: &saphyr::ScanError) -> Diagno
         Some(hint) => diagnostic.with_hint(hint),
         None => diagnostic,
     }
+}
+
+fn line_text(text: &str, line: u32) -> Option<&str> {
+    text.lines().nth((line as usize).checked_sub(1)?)
+}
+
+/// The first tab in the leading whitespace of a line, from line `from` on.
+fn first_indenting_tab(text: &str, from: u32) -> Option<Location> {
+    text.lines()
+        .enumerate()
+        .skip((from as usize).saturating_sub(1))
+        .find_map(|(index, line)| {
+            let column = line
+                .chars()
+                .take_while(|c| c.is_whitespace())
+                .position(|c| c == '\t')?;
+            Some(Location {
+                line: u32::try_from(index + 1).ok()?,
+                column: u32::try_from(column + 1).ok()?,
+                length: 1,
+            })
+        })
 }
 
 fn lowercase(text: &str) -> String {

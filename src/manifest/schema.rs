@@ -166,13 +166,41 @@ fn translate(
             }
             return;
         }
-        ValidationErrorKind::AnyOf { context } => {
-            // Report the branch whose type matches the value (the object form of `restart`
-            // for a mapping, the policy name for a string); if none does, say which types fit.
-            let matching = context
+        ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
+            let branches = || context.iter().flatten();
+            // Enums with documented values are `oneOf` single-value branches: say which
+            // values are allowed.
+            let mut options: Vec<&str> = Vec::new();
+            let all_values = branches().all(|e| match e.kind() {
+                ValidationErrorKind::Constant { expected_value } => {
+                    options.extend(expected_value.as_str());
+                    true
+                }
+                ValidationErrorKind::Enum { options: values } => {
+                    options.extend(
+                        values
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str),
+                    );
+                    true
+                }
+                _ => false,
+            });
+            if all_values && !options.is_empty() {
+                out.push(unknown_value(
+                    instance, &options, sensitive, field, at_value,
+                ));
+                return;
+            }
+            // Otherwise report the branch whose type matches the value (the object form of
+            // `restart` for a mapping, the policy name for a string); if none does, say
+            // which types fit.
+            match context
                 .iter()
-                .find(|branch| !branch.iter().any(|e| is_type_error_at(e, pointer)));
-            match matching {
+                .find(|branch| !branch.iter().any(|e| mismatches_type(e, pointer)))
+            {
                 Some(branch) => {
                     for error in branch {
                         translate(error, spans, file, document, out);
@@ -182,13 +210,7 @@ fn translate(
                 None => {
                     let mut expected: Vec<JsonType> = Vec::new();
                     for error in context.iter().flatten() {
-                        if let ValidationErrorKind::Type { kind } = error.kind() {
-                            for ty in type_list(kind) {
-                                if !expected.contains(&ty) {
-                                    expected.push(ty);
-                                }
-                            }
-                        }
+                        collect_types(error, &mut expected);
                     }
                     at_value(format!(
                         "{field} must be {}, found {}",
@@ -205,7 +227,14 @@ fn translate(
                 alternatives(&expected),
                 value_kind(instance)
             ));
-            if expected.contains(&JsonType::String)
+            if expected == [JsonType::Boolean]
+                && matches!(
+                    instance.as_str(),
+                    Some("yes" | "no" | "on" | "off" | "y" | "n" | "True" | "False")
+                )
+            {
+                diagnostic.with_hint("YAML 1.2 booleans are `true` and `false`")
+            } else if expected.contains(&JsonType::String)
                 && matches!(&**instance, Value::Number(_) | Value::Bool(_))
             {
                 if sensitive {
@@ -222,27 +251,7 @@ fn translate(
                 .as_array()
                 .map(|values| values.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            let shown = if sensitive {
-                "value".to_owned()
-            } else {
-                format!("value {}", instance)
-            };
-            let diagnostic = at_value(format!("unknown {shown} for {field}"));
-            let listed = options
-                .iter()
-                .map(|o| quoted(o))
-                .collect::<Vec<_>>()
-                .join(", ");
-            match instance
-                .as_str()
-                .and_then(|s| did_you_mean(s, options.iter().copied()))
-            {
-                Some(best) if !sensitive => diagnostic.with_hint(format!(
-                    "did you mean {}? expected one of {listed}",
-                    quoted(best)
-                )),
-                _ => diagnostic.with_hint(format!("expected one of {listed}")),
-            }
+            unknown_value(instance, &options, sensitive, field, at_value)
         }
         ValidationErrorKind::Pattern { pattern } => pattern_diagnostic(
             pattern,
@@ -298,6 +307,36 @@ fn translate(
     out.push(diagnostic);
 }
 
+fn unknown_value(
+    instance: &Value,
+    options: &[&str],
+    sensitive: bool,
+    field: &str,
+    at_value: impl Fn(String) -> Diagnostic,
+) -> Diagnostic {
+    let shown = if sensitive {
+        "value".to_owned()
+    } else {
+        format!("value {instance}")
+    };
+    let diagnostic = at_value(format!("unknown {shown} for {field}"));
+    let listed = options
+        .iter()
+        .map(|o| quoted(o))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match instance
+        .as_str()
+        .and_then(|s| did_you_mean(s, options.iter().copied()))
+    {
+        Some(best) if !sensitive => diagnostic.with_hint(format!(
+            "did you mean {}? expected one of {listed}",
+            quoted(best)
+        )),
+        _ => diagnostic.with_hint(format!("expected one of {listed}")),
+    }
+}
+
 fn pattern_diagnostic(
     pattern: &str,
     field: &str,
@@ -338,9 +377,40 @@ fn allowed_properties(error: &ValidationError<'_>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn is_type_error_at(error: &ValidationError<'_>, pointer: &str) -> bool {
-    error.instance_path().as_str() == pointer
-        && matches!(error.kind(), ValidationErrorKind::Type { .. })
+/// Whether `error` says the value at `pointer` has the wrong type, directly or in every
+/// branch of a nested `anyOf`/`oneOf`.
+fn mismatches_type(error: &ValidationError<'_>, pointer: &str) -> bool {
+    if error.instance_path().as_str() != pointer {
+        return false;
+    }
+    match error.kind() {
+        ValidationErrorKind::Type { .. } => true,
+        ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
+            context
+                .iter()
+                .all(|branch| branch.iter().any(|e| mismatches_type(e, pointer)))
+        }
+        _ => false,
+    }
+}
+
+/// The types the errors of a failed `anyOf`/`oneOf` would have accepted.
+fn collect_types(error: &ValidationError<'_>, expected: &mut Vec<JsonType>) {
+    match error.kind() {
+        ValidationErrorKind::Type { kind } => {
+            for ty in type_list(kind) {
+                if !expected.contains(&ty) {
+                    expected.push(ty);
+                }
+            }
+        }
+        ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
+            for nested in context.iter().flatten() {
+                collect_types(nested, expected);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn type_list(kind: &TypeKind) -> Vec<JsonType> {

@@ -1,0 +1,20 @@
+//! herder's exit codes, documented in `herder --help` and the README.
+
+/// The exit codes of every herder command.
+///
+/// | code | meaning |
+/// |---|---|
+/// | 0 | success; for `validate`, every manifest is valid |
+/// | 1 | the manifests are invalid (`validate`), or the command failed |
+/// | 2 | usage error (bad arguments) or an I/O error (a path that cannot be read) |
+#[derive(Debug)]
+pub enum Exit {}
+
+impl Exit {
+    /// Success; for `validate`, every manifest is valid.
+    pub const OK: u8 = 0;
+    /// The manifests are invalid, or the command failed.
+    pub const INVALID: u8 = 1;
+    /// Bad arguments, or a path that cannot be read.
+    pub const USAGE: u8 = 2;
+}

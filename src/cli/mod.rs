@@ -1,0 +1,92 @@
+//! The `herder` command line: one clap derive tree, one file per command.
+//!
+//! Adding a command is a variant of [`Command`], a file with its `Args` and a `run`, and
+//! one arm in [`Command::run`]. Every command returns its exit code (see [`exit::Exit`]).
+
+pub mod exit;
+pub mod schema;
+pub mod validate;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use exit::Exit;
+
+/// herder keeps a set of Linux processes in line with a directory of YAML manifests.
+#[derive(Debug, Parser)]
+#[command(
+    name = "herder",
+    version,
+    about,
+    after_help = "Exit codes: 0 success (valid), 1 invalid manifests or failure, 2 usage or I/O error.\nNO_COLOR disables colours."
+)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// herder's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check manifest files and directories; exit 1 on any error.
+    Validate(validate::ValidateArgs),
+    /// Print the manifest JSON Schema (draft-07).
+    Schema(schema::SchemaArgs),
+}
+
+impl Command {
+    /// Runs the command and returns its exit code.
+    pub fn run(&self) -> u8 {
+        match self {
+            Self::Validate(args) => validate::run(args),
+            Self::Schema(args) => schema::run(args),
+        }
+    }
+}
+
+/// Output format of commands that print reports or listings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people: colours on a terminal, code frames.
+    #[default]
+    Human,
+    /// For programs: stable JSON on stdout.
+    Json,
+}
+
+/// Parses the command line, runs the command and returns the process exit code.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and version go to stdout with 0; usage errors to stderr with 2.
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() {
+                Exit::USAGE
+            } else {
+                Exit::OK
+            });
+        }
+    };
+    ExitCode::from(cli.command.run())
+}
+
+/// Whether to colour output written to `stream`: only on a terminal, and never when
+/// `NO_COLOR` is set to a non-empty value.
+pub fn color_enabled(stream: &impl IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Prints `herder: error: <error>` and its causes to stderr.
+pub fn print_error(err: &dyn std::error::Error) {
+    let mut text = format!("herder: error: {err}");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(&format!("\n  caused by: {cause}"));
+        source = cause.source();
+    }
+    eprintln!("{text}");
+}
