@@ -14,4 +14,8 @@
 #![warn(missing_docs, clippy::unwrap_used)]
 
 pub mod cli;
+pub mod events;
 pub mod manifest;
+pub mod plan;
+pub mod reconcile;
+pub mod supervise;

@@ -1,0 +1,274 @@
+//! The event log: every lifecycle change, reload and operator command, in order.
+//!
+//! Events get a monotonic sequence number, are kept in a bounded in-memory ring (for
+//! `herder events` and SSE resume), broadcast to live followers, and appended to a JSONL
+//! file in the state directory. The reconciler is the only writer; the API only reads.
+//!
+//! Followers subscribe *before* reading the ring (see [`EventLog::subscribe_since`]), so an
+//! event appended in between is seen twice rather than never; they drop duplicates by
+//! sequence number.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+/// How many events the in-memory ring keeps.
+pub const RING_CAPACITY: usize = 10_000;
+
+/// One entry of the event log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Monotonic sequence number, starting at 1 for each run of herder.
+    pub seq: u64,
+    /// Wall-clock time, RFC 3339 with milliseconds.
+    pub time: String,
+    /// The child the event is about, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child: Option<String>,
+    /// The incarnation of that child the event belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incarnation: Option<u64>,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened. Serialized with a `"type"` tag in kebab-case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum EventKind {
+    /// A process was spawned for the child.
+    Spawned {
+        /// Its pid (also its process group id).
+        pid: i32,
+    },
+    /// Spawning failed.
+    SpawnFailed {
+        /// The OS error, with what was being done.
+        error: String,
+    },
+    /// The readiness probe passed (or the child started, without one).
+    Ready,
+    /// A probe is failing.
+    Unhealthy {
+        /// Why.
+        reason: String,
+    },
+    /// The process exited.
+    Exited {
+        /// Exit code, when it exited normally.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<i32>,
+        /// Signal number, when a signal killed it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<i32>,
+    },
+    /// A restart is scheduled.
+    Restarting {
+        /// Restart attempt number (1 for the first).
+        attempt: u32,
+        /// Delay before the restart, in milliseconds.
+        delay_ms: u64,
+    },
+    /// The child gave up: crash loop, start timeout, or a permanent error.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// A oneshot finished with exit code 0.
+    Completed,
+    /// The child was stopped.
+    Stopped {
+        /// Whether it had to be killed with SIGKILL after the stop timeout.
+        killed: bool,
+    },
+    /// A new desired set from the manifest directory was applied.
+    Reload {
+        /// The desired-set generation.
+        generation: u64,
+        /// Operations the plan held: "start api", "replace web (command)", ...
+        operations: Vec<String>,
+    },
+    /// A manifest error is in force (the file's last good version stays applied).
+    ManifestError {
+        /// File, line and column: `path:line:col`.
+        location: String,
+        /// The message.
+        message: String,
+    },
+    /// An operator command arrived over the control API.
+    Command {
+        /// The verb: `restart`, `stop`, `signal`, ...
+        verb: String,
+        /// Peer user id (SO_PEERCRED).
+        uid: u32,
+        /// Peer process id, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<i32>,
+        /// The reason given with `--reason`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Whether it was allowed.
+        allowed: bool,
+    },
+    /// herder began an ordered shutdown.
+    Shutdown {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The event log. Cheap to share: clone the `Arc`.
+pub struct EventLog {
+    inner: Mutex<Inner>,
+    followers: broadcast::Sender<Arc<Event>>,
+}
+
+struct Inner {
+    next_seq: u64,
+    ring: VecDeque<Arc<Event>>,
+    file: Option<BufWriter<File>>,
+}
+
+impl EventLog {
+    /// An event log that also appends to `path` (created if missing), or memory-only with `None`.
+    pub fn open(path: Option<&Path>) -> std::io::Result<Arc<Self>> {
+        let file = match path {
+            Some(path) => Some(BufWriter::new(
+                OpenOptions::new().create(true).append(true).open(path)?,
+            )),
+            None => None,
+        };
+        let (followers, _) = broadcast::channel(4096);
+        Ok(Arc::new(Self {
+            inner: Mutex::new(Inner {
+                next_seq: 1,
+                ring: VecDeque::new(),
+                file,
+            }),
+            followers,
+        }))
+    }
+
+    /// Appends an event and returns it with its sequence number.
+    pub fn append(
+        &self,
+        child: Option<&str>,
+        incarnation: Option<u64>,
+        kind: EventKind,
+    ) -> Arc<Event> {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let event = Arc::new(Event {
+            seq: inner.next_seq,
+            time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            child: child.map(str::to_owned),
+            incarnation,
+            kind,
+        });
+        inner.next_seq += 1;
+        if inner.ring.len() == RING_CAPACITY {
+            inner.ring.pop_front();
+        }
+        inner.ring.push_back(Arc::clone(&event));
+        if let Some(file) = inner.file.as_mut() {
+            // A full disk must not stop supervision; the ring and followers still get it.
+            let written = serde_json::to_writer(&mut *file, &*event)
+                .map_err(std::io::Error::from)
+                .and_then(|()| file.write_all(b"\n"))
+                .and_then(|()| file.flush());
+            if let Err(error) = written {
+                tracing::warn!(%error, "cannot append to the event log file");
+            }
+        }
+        // No followers is fine: the event is in the ring.
+        let _ = self.followers.send(Arc::clone(&event));
+        event
+    }
+
+    /// The events with a sequence number greater than `since` still in the ring, and a
+    /// receiver for every later one. Subscribing first means nothing falls in between.
+    pub fn subscribe_since(
+        &self,
+        since: u64,
+    ) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
+        let receiver = self.followers.subscribe();
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let start = inner.ring.partition_point(|event| event.seq <= since);
+        (inner.ring.range(start..).cloned().collect(), receiver)
+    }
+
+    /// The last `limit` events with a sequence number greater than `since`.
+    pub fn since(&self, since: u64, limit: usize) -> Vec<Arc<Event>> {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let start = inner.ring.partition_point(|event| event.seq <= since);
+        let skip = (inner.ring.len() - start).saturating_sub(limit);
+        inner.ring.range(start + skip..).cloned().collect()
+    }
+
+    /// The sequence number of the newest event (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .next_seq
+            - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_are_monotonic_and_resume_works() {
+        let log = EventLog::open(None).unwrap();
+        for pid in 1..=5 {
+            log.append(Some("a"), Some(1), EventKind::Spawned { pid });
+        }
+        let (replay, mut rx) = log.subscribe_since(3);
+        assert_eq!(replay.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
+        log.append(None, None, EventKind::Ready);
+        assert_eq!(rx.try_recv().unwrap().seq, 6);
+        assert_eq!(
+            log.since(0, 2).iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [5, 6]
+        );
+        assert_eq!(log.last_seq(), 6);
+    }
+
+    #[test]
+    fn the_ring_is_bounded() {
+        let log = EventLog::open(None).unwrap();
+        for _ in 0..RING_CAPACITY + 10 {
+            log.append(None, None, EventKind::Completed);
+        }
+        let all = log.since(0, usize::MAX);
+        assert_eq!(all.len(), RING_CAPACITY);
+        assert_eq!(all[0].seq, 11);
+    }
+
+    #[test]
+    fn events_serialize_with_a_type_tag() {
+        let log = EventLog::open(None).unwrap();
+        let event = log.append(
+            Some("web"),
+            Some(2),
+            EventKind::Exited {
+                code: Some(3),
+                signal: None,
+            },
+        );
+        let json = serde_json::to_value(&*event).unwrap();
+        assert_eq!(json["type"], "exited");
+        assert_eq!(json["code"], 3);
+        assert_eq!(json["child"], "web");
+        let back: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(back, *event);
+    }
+}

@@ -1,0 +1,756 @@
+//! The reconciler's decision logic: a synchronous state machine, `step(input) -> effects`.
+//!
+//! It owns the desired set and what it knows of every child (one [`Slot`] per name), and
+//! after every input it re-plans from scratch ([`crate::plan::plan`]) and emits the
+//! effects that are runnable now: it never executes a queue of stale operations. Nothing
+//! here awaits or touches the OS, so every decision is tested without processes.
+//!
+//! Observed state only changes on a confirmation from a child actor (spawned, ready,
+//! exited, stopped), never optimistically when an effect is emitted, so a failed start is
+//! simply planned again. Every observation carries the incarnation it belongs to;
+//! observations of incarnations the slot no longer tracks are dropped first thing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::manifest::ChildSpec;
+use crate::manifest::DesiredSet;
+use crate::manifest::model::{Condition, Criticality, Signal, UpdateStrategy};
+use crate::plan::{self, Observed, ObservedChild, Operation};
+
+/// What a child actor reported about one incarnation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Observation {
+    /// A process was spawned (first start or a restart by policy).
+    Spawned,
+    /// The readiness condition holds.
+    Ready,
+    /// Its readiness probe no longer passes; the process still runs.
+    NotReady,
+    /// The process exited (or could not be spawned); a restart may follow.
+    Exited,
+    /// A oneshot finished successfully; the actor is done.
+    Completed,
+    /// The actor gave up; the incarnation stays failed until replaced or restarted.
+    Failed,
+    /// The incarnation was stopped on request; the actor is gone.
+    Stopped,
+}
+
+/// The phase of one incarnation, as far as dependents are concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Asked to spawn; no process confirmed yet.
+    Starting,
+    /// A process runs; `ready` says whether its readiness condition holds.
+    Running {
+        /// Whether the readiness condition holds.
+        ready: bool,
+    },
+    /// Exited and waiting for a restart (or spawning failed and will be retried).
+    Down,
+    /// A oneshot that completed.
+    Completed,
+    /// Gave up: crash loop, start timeout or a permanent error.
+    Failed,
+}
+
+impl Phase {
+    fn meets(self, condition: Condition) -> bool {
+        match condition {
+            Condition::Started => matches!(self, Phase::Running { .. } | Phase::Completed),
+            Condition::Ready => matches!(self, Phase::Running { ready: true } | Phase::Completed),
+            Condition::Completed => self == Phase::Completed,
+        }
+    }
+}
+
+/// One incarnation the reconciler tracks.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// Its incarnation number, unique across the whole herder process.
+    pub incarnation: u64,
+    /// The spec it runs.
+    pub spec: Arc<ChildSpec>,
+    /// Its phase.
+    pub phase: Phase,
+    /// Incremented each time a process is spawned for it (restarts included).
+    pub spawns: u64,
+}
+
+/// Why an operator holds a child out of reconciliation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// `herder stop`: stays stopped until `herder start`.
+    Stopped,
+    /// `herder quarantine`: stays stopped until `herder release`.
+    Quarantined {
+        /// The reason given.
+        reason: Option<String>,
+    },
+}
+
+/// Everything the reconciler knows about one child name.
+#[derive(Clone, Debug, Default)]
+pub struct Slot {
+    /// The incarnation serving now.
+    pub current: Option<Run>,
+    /// A `start-first` replacement that is not ready yet.
+    pub next: Option<Run>,
+    /// Incarnations asked to stop, not yet confirmed stopped, with the spec they run.
+    pub stopping: BTreeMap<u64, Arc<ChildSpec>>,
+    /// An operator hold.
+    pub hold: Option<Hold>,
+    /// A `start-first` spec whose incarnation failed to become ready; not retried until
+    /// the desired spec changes again.
+    pub rejected: Option<Arc<ChildSpec>>,
+    /// For dependencies declared with `restart: true`: the dependency's restart epoch
+    /// when this child's process was last (re)started.
+    pub seen_epochs: BTreeMap<String, u64>,
+    /// Counts new processes of this name (new incarnations and restarts), for dependents
+    /// declared with `restart: true`.
+    pub epoch: u64,
+}
+
+impl Slot {
+    fn is_idle(&self) -> bool {
+        self.current.is_none() && self.next.is_none() && self.stopping.is_empty()
+    }
+
+    /// The specs of every process this slot may still have: serving, starting or stopping.
+    fn live_specs(&self) -> impl Iterator<Item = &Arc<ChildSpec>> {
+        let runs = self
+            .current
+            .iter()
+            .chain(self.next.iter())
+            .map(|run| &run.spec);
+        runs.chain(self.stopping.values())
+    }
+
+    /// Asks `run` to stop, remembering what it runs until it confirms.
+    fn stop(&mut self, name: &str, run: Run, effects: &mut Vec<Effect>) {
+        self.stopping.insert(run.incarnation, run.spec);
+        effects.push(Effect::Stop {
+            name: name.to_owned(),
+            incarnation: run.incarnation,
+        });
+    }
+
+    /// Stops the serving and the starting incarnation.
+    fn stop_all(&mut self, name: &str, effects: &mut Vec<Effect>) {
+        for run in [self.current.take(), self.next.take()]
+            .into_iter()
+            .flatten()
+        {
+            self.stop(name, run, effects);
+        }
+    }
+}
+
+/// An input to the reconciler.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A new desired set from the manifest directory.
+    Desired(DesiredSet),
+    /// A child actor reported on an incarnation.
+    Observed {
+        /// The child name.
+        name: String,
+        /// The incarnation it is about.
+        incarnation: u64,
+        /// What happened.
+        observation: Observation,
+    },
+    /// An operator command (already permission-checked by the caller).
+    Command(Command),
+    /// SIGINT/SIGTERM or `herder down`; a second one kills everything at once.
+    Shutdown {
+        /// Why (shown in the event log).
+        reason: String,
+    },
+}
+
+/// An operator command on one child.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Restart its process now.
+    Restart(String),
+    /// Stop it and keep it stopped.
+    Stop(String),
+    /// Undo a stop, or start a failed child afresh.
+    Start(String),
+    /// SIGSTOP its process group.
+    Pause(String),
+    /// SIGCONT its process group.
+    Resume(String),
+    /// Stop it and hold it out of reconciliation until released.
+    Quarantine(String, Option<String>),
+    /// End a quarantine.
+    Release(String),
+    /// Send a signal to its process group.
+    Signal(String, Signal),
+}
+
+/// What the shell must do. Effects on an incarnation name it exactly.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Start a child actor for a new incarnation.
+    Spawn {
+        /// Child name.
+        name: String,
+        /// The new incarnation number.
+        incarnation: u64,
+        /// What to run.
+        spec: Arc<ChildSpec>,
+    },
+    /// Stop an incarnation; its actor reports `Stopped` when the process group is gone.
+    Stop {
+        /// Child name.
+        name: String,
+        /// The incarnation.
+        incarnation: u64,
+    },
+    /// Apply a changed spec to a running incarnation without restarting it.
+    Update {
+        /// Child name.
+        name: String,
+        /// The incarnation.
+        incarnation: u64,
+        /// The new spec.
+        spec: Arc<ChildSpec>,
+    },
+    /// Restart the process of an incarnation (same incarnation, new process).
+    Restart {
+        /// Child name.
+        name: String,
+        /// The incarnation.
+        incarnation: u64,
+    },
+    /// Send a signal to an incarnation's process group.
+    Signal {
+        /// Child name.
+        name: String,
+        /// The incarnation.
+        incarnation: u64,
+        /// The signal.
+        signal: Signal,
+    },
+    /// Kill every process group now (second shutdown signal).
+    KillAll,
+    /// Everything has stopped: exit with this code.
+    Exit(i32),
+}
+
+/// Exit code when a critical child failed.
+pub const EXIT_CRITICAL_FAILED: i32 = 3;
+
+/// Why a command was not carried out.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// No child of that name.
+    #[error("no child named `{0}`")]
+    UnknownChild(String),
+    /// The child has no running process to act on.
+    #[error("`{0}` has no running process")]
+    NotRunning(String),
+    /// The child is quarantined; only `release` applies.
+    #[error("`{0}` is quarantined; release it first")]
+    Quarantined(String),
+}
+
+/// The reconciler's state.
+#[derive(Debug, Default)]
+pub struct Reconciler {
+    desired: DesiredSet,
+    slots: BTreeMap<String, Slot>,
+    next_incarnation: u64,
+    shutdown: Option<ShutdownState>,
+}
+
+#[derive(Debug)]
+struct ShutdownState {
+    exit_code: i32,
+    exited: bool,
+}
+
+impl Reconciler {
+    /// An empty reconciler: nothing desired, nothing running.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The desired set in force.
+    pub fn desired(&self) -> &DesiredSet {
+        &self.desired
+    }
+
+    /// Every slot, by child name.
+    pub fn slots(&self) -> &BTreeMap<String, Slot> {
+        &self.slots
+    }
+
+    /// Whether an ordered shutdown is in progress.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_some()
+    }
+
+    /// Feeds one input and returns the effects to carry out, in order.
+    pub fn step(&mut self, input: Input) -> Result<Vec<Effect>, CommandError> {
+        let mut effects = Vec::new();
+        match input {
+            Input::Desired(desired) => {
+                self.desired = desired;
+                for slot in self.slots.values_mut() {
+                    slot.rejected = None;
+                }
+            }
+            Input::Observed {
+                name,
+                incarnation,
+                observation,
+            } => self.observe(&name, incarnation, observation, &mut effects),
+            Input::Command(command) => self.command(command, &mut effects)?,
+            Input::Shutdown { .. } => match &mut self.shutdown {
+                Some(_) => {
+                    effects.push(Effect::KillAll);
+                }
+                None => {
+                    self.shutdown = Some(ShutdownState {
+                        exit_code: 0,
+                        exited: false,
+                    });
+                }
+            },
+        }
+        self.reconcile(&mut effects);
+        Ok(effects)
+    }
+
+    fn observe(
+        &mut self,
+        name: &str,
+        incarnation: u64,
+        observation: Observation,
+        effects: &mut Vec<Effect>,
+    ) {
+        let Some(slot) = self.slots.get_mut(name) else {
+            return;
+        };
+        if observation == Observation::Stopped {
+            slot.stopping.remove(&incarnation);
+            // An actor can also end on its own (a failed or completed run we then stopped).
+            for run in [&mut slot.current, &mut slot.next] {
+                if run.as_ref().is_some_and(|r| r.incarnation == incarnation) {
+                    *run = None;
+                }
+            }
+            return;
+        }
+        let is_next = slot
+            .next
+            .as_ref()
+            .is_some_and(|r| r.incarnation == incarnation);
+        let run = match (&mut slot.current, &mut slot.next) {
+            (Some(run), _) if run.incarnation == incarnation => run,
+            (_, Some(run)) if run.incarnation == incarnation => run,
+            _ => return, // a stale report from an incarnation no longer tracked
+        };
+        match observation {
+            Observation::Spawned => {
+                run.phase = Phase::Running { ready: false };
+                run.spawns += 1;
+                slot.epoch += 1;
+            }
+            Observation::Ready => run.phase = Phase::Running { ready: true },
+            Observation::NotReady => {
+                if let Phase::Running { .. } = run.phase {
+                    run.phase = Phase::Running { ready: false };
+                }
+            }
+            Observation::Exited => run.phase = Phase::Down,
+            Observation::Completed => run.phase = Phase::Completed,
+            Observation::Failed => {
+                run.phase = Phase::Failed;
+                if is_next {
+                    // start-first: the new incarnation did not make it; the old one keeps serving.
+                    slot.rejected = Some(Arc::clone(&run.spec));
+                    if let Some(failed) = slot.next.take() {
+                        slot.stop(name, failed, effects);
+                    }
+                } else if run.spec.manifest.criticality == Criticality::Critical {
+                    let shutdown = self.shutdown.get_or_insert(ShutdownState {
+                        exit_code: EXIT_CRITICAL_FAILED,
+                        exited: false,
+                    });
+                    shutdown.exit_code = EXIT_CRITICAL_FAILED;
+                }
+            }
+            Observation::Stopped => {}
+        }
+    }
+
+    fn command(&mut self, command: Command, effects: &mut Vec<Effect>) -> Result<(), CommandError> {
+        let name = match &command {
+            Command::Restart(n)
+            | Command::Stop(n)
+            | Command::Start(n)
+            | Command::Pause(n)
+            | Command::Resume(n)
+            | Command::Quarantine(n, _)
+            | Command::Release(n)
+            | Command::Signal(n, _) => n.clone(),
+        };
+        if !self.desired.children.contains_key(&name) && !self.slots.contains_key(&name) {
+            return Err(CommandError::UnknownChild(name));
+        }
+        let slot = self.slots.entry(name.clone()).or_default();
+        let quarantined = matches!(slot.hold, Some(Hold::Quarantined { .. }));
+        if quarantined && !matches!(command, Command::Release(_) | Command::Quarantine(..)) {
+            return Err(CommandError::Quarantined(name));
+        }
+        let live = |slot: &Slot| {
+            slot.current
+                .as_ref()
+                .filter(|run| !matches!(run.phase, Phase::Completed | Phase::Failed))
+                .map(|run| run.incarnation)
+        };
+        match command {
+            Command::Restart(_) => {
+                slot.hold = None;
+                match live(slot) {
+                    Some(incarnation) => effects.push(Effect::Restart { name, incarnation }),
+                    // Completed or failed: start a fresh incarnation.
+                    None => retire_current(&name, slot, effects),
+                }
+            }
+            Command::Stop(_) => {
+                slot.hold = Some(Hold::Stopped);
+                retire_current(&name, slot, effects);
+            }
+            Command::Quarantine(_, reason) => {
+                slot.hold = Some(Hold::Quarantined { reason });
+                retire_current(&name, slot, effects);
+            }
+            Command::Start(_) | Command::Release(_) => {
+                slot.hold = None;
+                if slot
+                    .current
+                    .as_ref()
+                    .is_some_and(|run| run.phase == Phase::Failed)
+                {
+                    retire_current(&name, slot, effects);
+                }
+            }
+            Command::Pause(_) | Command::Resume(_) | Command::Signal(..) => {
+                let incarnation =
+                    live(slot).ok_or_else(|| CommandError::NotRunning(name.clone()))?;
+                let signal = match command {
+                    Command::Pause(_) => Signal::Sigstop,
+                    Command::Resume(_) => Signal::Sigcont,
+                    Command::Signal(_, signal) => signal,
+                    _ => return Ok(()),
+                };
+                effects.push(Effect::Signal {
+                    name,
+                    incarnation,
+                    signal,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-plans from scratch and emits what is runnable now.
+    fn reconcile(&mut self, effects: &mut Vec<Effect>) {
+        if self.shutdown.is_some() {
+            self.drive_shutdown(effects);
+            return;
+        }
+        let observed = Observed {
+            children: self
+                .slots
+                .iter()
+                .filter_map(|(name, slot)| {
+                    let spec = slot.current.as_ref().map(|run| Arc::clone(&run.spec))?;
+                    Some((name.clone(), ObservedChild { spec }))
+                })
+                .collect(),
+        };
+        let plan = plan::plan(&self.desired, &observed);
+        for step in &plan.steps {
+            match step.operation {
+                Operation::Start => self.start(&step.name, effects),
+                Operation::Replace => self.replace(&step.name, effects),
+                Operation::Update => self.update(&step.name, effects),
+                Operation::Retire => self.retire(&step.name, effects),
+                Operation::Unchanged => {}
+            }
+        }
+        self.settle_start_first(effects);
+        self.restart_for_dependencies(effects);
+        self.slots.retain(|name, slot| {
+            !slot.is_idle() || slot.hold.is_some() && self.desired.children.contains_key(name)
+        });
+    }
+
+    fn desired_spec(&self, name: &str) -> Option<Arc<ChildSpec>> {
+        self.desired
+            .children
+            .get(name)
+            .filter(|spec| spec.manifest.enabled)
+            .cloned()
+    }
+
+    /// The names a dependency entry stands for: the child itself, or every replica of it.
+    fn expand_dependency<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let replicas = self
+            .desired
+            .children
+            .values()
+            .filter(move |spec| spec.replica.is_some() && spec.manifest.name == name)
+            .map(|spec| spec.name.as_str());
+        let direct = self
+            .desired
+            .children
+            .contains_key(name)
+            .then_some(name)
+            .into_iter();
+        direct.chain(replicas)
+    }
+
+    fn dependencies_met(&self, spec: &ChildSpec) -> bool {
+        spec.manifest.dependencies.iter().all(|dep| {
+            let mut targets = self.expand_dependency(&dep.0.name).peekable();
+            targets.peek().is_some()
+                && targets.all(|target| {
+                    self.slots
+                        .get(target)
+                        .and_then(|slot| slot.current.as_ref())
+                        .is_some_and(|run| run.phase.meets(dep.0.condition))
+                })
+        })
+    }
+
+    fn new_run(&mut self, spec: Arc<ChildSpec>) -> Run {
+        self.next_incarnation += 1;
+        Run {
+            incarnation: self.next_incarnation,
+            spec,
+            phase: Phase::Starting,
+            spawns: 0,
+        }
+    }
+
+    fn dependency_epochs(&self, spec: &ChildSpec) -> BTreeMap<String, u64> {
+        spec.manifest
+            .dependencies
+            .iter()
+            .filter(|dep| dep.0.restart)
+            .flat_map(|dep| {
+                self.expand_dependency(&dep.0.name)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .map(|target| {
+                let epoch = self.slots.get(&target).map_or(0, |slot| slot.epoch);
+                (target, epoch)
+            })
+            .collect()
+    }
+
+    fn start(&mut self, name: &str, effects: &mut Vec<Effect>) {
+        let Some(spec) = self.desired_spec(name) else {
+            return;
+        };
+        let slot = self.slots.get(name);
+        let blocked = slot.is_some_and(|slot| {
+            slot.hold.is_some() || !slot.stopping.is_empty() || slot.current.is_some()
+        });
+        if blocked || !self.dependencies_met(&spec) {
+            return;
+        }
+        let epochs = self.dependency_epochs(&spec);
+        let run = self.new_run(Arc::clone(&spec));
+        effects.push(Effect::Spawn {
+            name: name.to_owned(),
+            incarnation: run.incarnation,
+            spec,
+        });
+        let slot = self.slots.entry(name.to_owned()).or_default();
+        slot.seen_epochs = epochs;
+        slot.current = Some(run);
+    }
+
+    fn replace(&mut self, name: &str, effects: &mut Vec<Effect>) {
+        let Some(spec) = self.desired_spec(name) else {
+            return;
+        };
+        let Some(slot) = self.slots.get(name) else {
+            return;
+        };
+        if slot.hold.is_some() || slot.rejected.as_deref() == Some(&*spec) {
+            return;
+        }
+        let current_is_live = slot.current.as_ref().is_some_and(|run| {
+            matches!(
+                run.phase,
+                Phase::Running { .. } | Phase::Starting | Phase::Down
+            )
+        });
+        let start_first = spec.manifest.update == UpdateStrategy::StartFirst && current_is_live;
+        if !start_first {
+            if let Some(slot) = self.slots.get_mut(name) {
+                retire_current(name, slot, effects);
+            }
+            return;
+        }
+        // start-first: bring up the new incarnation beside the old one.
+        match &slot.next {
+            Some(next) if next.spec == spec => {}
+            Some(_) => {
+                if let Some(slot) = self.slots.get_mut(name)
+                    && let Some(stale) = slot.next.take()
+                {
+                    slot.stop(name, stale, effects);
+                }
+            }
+            None => {
+                if !self.dependencies_met(&spec) {
+                    return;
+                }
+                let run = self.new_run(Arc::clone(&spec));
+                effects.push(Effect::Spawn {
+                    name: name.to_owned(),
+                    incarnation: run.incarnation,
+                    spec,
+                });
+                if let Some(slot) = self.slots.get_mut(name) {
+                    slot.next = Some(run);
+                }
+            }
+        }
+    }
+
+    /// Promotes a `start-first` replacement once it is ready, stopping the old incarnation.
+    fn settle_start_first(&mut self, effects: &mut Vec<Effect>) {
+        for (name, slot) in &mut self.slots {
+            let ready = slot
+                .next
+                .as_ref()
+                .is_some_and(|run| run.phase.meets(Condition::Ready));
+            if !ready {
+                continue;
+            }
+            if let Some(old) = slot.current.take() {
+                slot.stop(name, old, effects);
+            }
+            slot.current = slot.next.take();
+        }
+    }
+
+    fn update(&mut self, name: &str, effects: &mut Vec<Effect>) {
+        let Some(spec) = self.desired_spec(name) else {
+            return;
+        };
+        let Some(run) = self
+            .slots
+            .get_mut(name)
+            .and_then(|slot| slot.current.as_mut())
+        else {
+            return;
+        };
+        run.spec = Arc::clone(&spec);
+        effects.push(Effect::Update {
+            name: name.to_owned(),
+            incarnation: run.incarnation,
+            spec,
+        });
+    }
+
+    /// Whether another child that has a process and is going away (all of them, during
+    /// shutdown) still needs `name`: dependents stop first.
+    fn needed_by_departing(&self, name: &str) -> bool {
+        self.slots.iter().any(|(other, slot)| {
+            other != name
+                && (self.shutdown.is_some() || self.desired_spec(other).is_none())
+                && slot.live_specs().any(|spec| depends_on(spec, name))
+        })
+    }
+
+    fn retire(&mut self, name: &str, effects: &mut Vec<Effect>) {
+        if self.needed_by_departing(name) {
+            return;
+        }
+        if let Some(slot) = self.slots.get_mut(name) {
+            slot.stop_all(name, effects);
+        }
+    }
+
+    /// Restarts children whose `restart: true` dependencies got a new process that is ready.
+    fn restart_for_dependencies(&mut self, effects: &mut Vec<Effect>) {
+        let mut restarts = Vec::new();
+        for (name, slot) in &self.slots {
+            let Some(run) = slot
+                .current
+                .as_ref()
+                .filter(|run| matches!(run.phase, Phase::Running { .. }))
+            else {
+                continue;
+            };
+            let stale = slot.seen_epochs.iter().any(|(dep, seen)| {
+                self.slots.get(dep).is_some_and(|dep_slot| {
+                    dep_slot.epoch > *seen
+                        && dep_slot
+                            .current
+                            .as_ref()
+                            .is_some_and(|dep_run| dep_run.phase.meets(Condition::Ready))
+                })
+            });
+            if stale {
+                restarts.push((
+                    name.clone(),
+                    run.incarnation,
+                    self.dependency_epochs(&run.spec),
+                ));
+            }
+        }
+        for (name, incarnation, epochs) in restarts {
+            if let Some(slot) = self.slots.get_mut(&name) {
+                slot.seen_epochs = epochs;
+            }
+            effects.push(Effect::Restart { name, incarnation });
+        }
+    }
+
+    fn drive_shutdown(&mut self, effects: &mut Vec<Effect>) {
+        let names: Vec<String> = self.slots.keys().cloned().collect();
+        for name in names {
+            self.retire(&name, effects);
+        }
+        if self.slots.values().all(Slot::is_idle)
+            && let Some(shutdown) = &mut self.shutdown
+            && !shutdown.exited
+        {
+            shutdown.exited = true;
+            effects.push(Effect::Exit(shutdown.exit_code));
+        }
+    }
+}
+
+/// Whether `spec` declares a dependency on `name` (directly or on its replica set).
+fn depends_on(spec: &ChildSpec, name: &str) -> bool {
+    spec.manifest.dependencies.iter().any(|dep| {
+        dep.0.name == name
+            || name
+                .strip_prefix(dep.0.name.as_str())
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|index| index.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// Asks the current incarnation to stop and forgets it as serving.
+fn retire_current(name: &str, slot: &mut Slot, effects: &mut Vec<Effect>) {
+    if let Some(run) = slot.current.take() {
+        slot.stop(name, run, effects);
+    }
+}

@@ -1,0 +1,12 @@
+//! The controller loop tying watch, plan and supervise together.
+//!
+//! [`core`] decides (a synchronous state machine: input in, effects out, re-planning from
+//! scratch every time); [`run`] is the thin async shell that turns child reports, new
+//! desired sets, operator commands and signals into inputs and carries out the effects.
+
+pub mod core;
+
+#[cfg(test)]
+mod tests;
+
+pub use core::{Command, CommandError, Effect, Input, Observation, Reconciler};
