@@ -1,0 +1,2 @@
+//! One child incarnation: its actor, handle, commands and state machine.
+pub mod state;
