@@ -1,0 +1,204 @@
+//! The reconciler's front door for the control API: requests with a reply channel, and
+//! the serializable views it answers with.
+//!
+//! The reconciler task owns all state; the API holds a [`Control`] (a cheap clone of a
+//! sender plus the read-only event log) and asks. Views are built at request time from
+//! the reconciler's slots and the child actors' published status, so nothing is mirrored.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use super::core::{Command, CommandError};
+use crate::events::EventLog;
+use crate::manifest::DesiredSet;
+use crate::manifest::diagnostic::Diagnostic;
+use crate::manifest::model::Manifest;
+use crate::plan::Plan;
+
+/// Who sent a request, from the socket's `SO_PEERCRED`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peer {
+    /// Peer user id.
+    pub uid: u32,
+    /// Peer process id, when the kernel reports it.
+    pub pid: Option<i32>,
+}
+
+/// A request to the reconciler.
+#[derive(Debug)]
+pub enum Request {
+    /// Every child with its status.
+    Status {
+        /// Where the answer goes.
+        reply: oneshot::Sender<StatusReport>,
+    },
+    /// One child in detail; `None` when there is no such child.
+    Child {
+        /// The child name.
+        name: String,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Option<ChildDetail>>,
+    },
+    /// An operator command; permissions are checked and the command is audited.
+    Command {
+        /// What to do.
+        command: Command,
+        /// Who asked.
+        peer: Peer,
+        /// The `--reason` given.
+        reason: Option<String>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
+    /// Rescan the manifest directory now.
+    Reload {
+        /// Who asked.
+        peer: Peer,
+        /// Acknowledged once the rescan was requested.
+        reply: oneshot::Sender<()>,
+    },
+    /// The plan of a desired set (the watched directory's when `None`) against what runs.
+    Plan {
+        /// Another desired set to compare, e.g. loaded from `herder plan DIR`.
+        desired: Option<DesiredSet>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Plan>,
+    },
+    /// Ordered shutdown of everything, then exit.
+    Shutdown {
+        /// Who asked.
+        peer: Peer,
+        /// The `--reason` given.
+        reason: Option<String>,
+        /// Acknowledged once the shutdown began.
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// Why a command was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// The reconciler refused it (unknown child, not running, quarantined).
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// `command_permissions` forbid it.
+    #[error("`{verb}` is not permitted on `{name}` by its command_permissions")]
+    Forbidden {
+        /// The child.
+        name: String,
+        /// The verb.
+        verb: String,
+    },
+    /// herder is shutting down.
+    #[error("herder is shutting down")]
+    ShuttingDown,
+}
+
+/// A cheap handle the API uses to talk to the reconciler.
+#[derive(Clone)]
+pub struct Control {
+    /// Requests to the reconciler task.
+    pub requests: mpsc::Sender<Request>,
+    /// The event log (read side).
+    pub events: Arc<EventLog>,
+    /// The manifest directory being watched.
+    pub manifest_dir: PathBuf,
+}
+
+impl Control {
+    /// Sends a request built around a fresh reply channel and awaits the answer; `None`
+    /// when the reconciler has already exited.
+    pub async fn ask<T>(&self, build: impl FnOnce(oneshot::Sender<T>) -> Request) -> Option<T> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(build(reply)).await.ok()?;
+        answer.await.ok()
+    }
+}
+
+/// The status of every child, and the manifest errors in force.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// The desired-set generation in force.
+    pub generation: u64,
+    /// Every child, by name.
+    pub children: Vec<ChildStatus>,
+    /// Manifest errors in force (their files' last good versions stay applied).
+    pub errors: Vec<Diagnostic>,
+    /// Reloads applied since start.
+    pub reloads: u64,
+    /// Time from the watcher noticing a change to the plan being applied, last reload, ms.
+    pub last_reload_ms: Option<f64>,
+    /// Whether an ordered shutdown is in progress.
+    pub shutting_down: bool,
+}
+
+/// One child's status.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ChildStatus {
+    /// Child name.
+    pub name: String,
+    /// `waiting`, `starting`, `running`, `ready`, `unhealthy`, `backoff`, `stopping`,
+    /// `stopped`, `completed`, `failed`, `paused`, `quarantined`, `disabled`.
+    pub state: String,
+    /// Why it is in that state, when there is more to say ("waiting for db (ready)").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Process id of the running process (its process group id too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// The incarnation serving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incarnation: Option<u64>,
+    /// Automatic and requested restarts of this incarnation.
+    pub restarts: u32,
+    /// Time since the current process started, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_secs: Option<f64>,
+    /// Whether the readiness condition holds.
+    pub ready: bool,
+    /// Liveness: `Some(false)` while the health check fails, `None` without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
+    /// How the last process ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exit: Option<String>,
+    /// Each configured limit and how it is enforced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<LimitStatus>,
+    /// The manifest file that declares it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<PathBuf>,
+    /// The manifest's description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The manifest's labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A resource limit and how it is enforced.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitStatus {
+    /// `memory`, `cpu`, `open_files` or `processes`.
+    pub name: String,
+    /// The configured value, as written.
+    pub value: String,
+    /// `cgroup`, `rlimit`, `watchdog` or `not-enforced`.
+    pub enforcement: String,
+}
+
+/// One child in detail.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChildDetail {
+    /// The status.
+    #[serde(flatten)]
+    pub status: ChildStatus,
+    /// The manifest in force. It holds secret *references* only, never values.
+    pub spec: Option<Manifest>,
+    /// The child's log file.
+    pub log_file: Option<PathBuf>,
+}
