@@ -19,3 +19,4 @@ pub mod manifest;
 pub mod plan;
 pub mod reconcile;
 pub mod supervise;
+pub mod paths;
