@@ -227,7 +227,9 @@ fn translate(
                 alternatives(&expected),
                 value_kind(instance)
             ));
-            if expected == [JsonType::Boolean]
+            if instance.is_null() {
+                diagnostic.with_hint("an empty value is null: give it a value or remove the line")
+            } else if expected == [JsonType::Boolean]
                 && matches!(
                     instance.as_str(),
                     Some("yes" | "no" | "on" | "off" | "y" | "n" | "True" | "False")
@@ -269,7 +271,7 @@ fn translate(
                 pointer,
                 format!("missing required field {}", quoted(name)),
             )
-            .with_hint(format!("add `{name}:` here"))
+            .with_hint(format!("add `{name}:` to this mapping"))
         }
         ValidationErrorKind::Minimum { limit }
         | ValidationErrorKind::ExclusiveMinimum { limit } => at_value(format!(

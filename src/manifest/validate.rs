@@ -509,7 +509,7 @@ fn check_secret_sources(doc: &ManifestDoc, out: &mut Vec<Diagnostic>) {
                     doc.error_at(
                         Code::Secret,
                         &format!("/secrets/{index}/file"),
-                        format!("secret \"{}\": cannot read {}: {}", secret.name, path.display(), describe_io(&err)),
+                        format!("secret \"{}\": cannot read {}: {}", secret.name, file.display(), describe_io(&err)),
                     )
                     .with_hint("create the file, fix the path (relative to this manifest's folder) or set `required: false`"),
                 );
