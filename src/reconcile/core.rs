@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::manifest::ChildSpec;
 use crate::manifest::DesiredSet;
-use crate::manifest::model::{Condition, Criticality, Signal, UpdateStrategy};
+use crate::manifest::model::{Condition, Criticality, DependencySpec, Signal, UpdateStrategy};
 use crate::plan::{self, Observed, ObservedChild, Operation};
 
 /// What a child actor reported about one incarnation.
@@ -189,6 +189,22 @@ pub enum Command {
     Release(String),
     /// Send a signal to its process group.
     Signal(String, Signal),
+}
+
+impl Command {
+    /// The verb (as the CLI spells it) and the child it is about.
+    pub fn describe(&self) -> (&'static str, &str) {
+        match self {
+            Command::Restart(name) => ("restart", name),
+            Command::Stop(name) => ("stop", name),
+            Command::Start(name) => ("start", name),
+            Command::Pause(name) => ("pause", name),
+            Command::Resume(name) => ("resume", name),
+            Command::Quarantine(name, _) => ("quarantine", name),
+            Command::Release(name) => ("release", name),
+            Command::Signal(name, _) => ("signal", name),
+        }
+    }
 }
 
 /// What the shell must do. Effects on an incarnation name it exactly.
@@ -390,16 +406,7 @@ impl Reconciler {
     }
 
     fn command(&mut self, command: Command, effects: &mut Vec<Effect>) -> Result<(), CommandError> {
-        let name = match &command {
-            Command::Restart(n)
-            | Command::Stop(n)
-            | Command::Start(n)
-            | Command::Pause(n)
-            | Command::Resume(n)
-            | Command::Quarantine(n, _)
-            | Command::Release(n)
-            | Command::Signal(n, _) => n.clone(),
-        };
+        let name = command.describe().1.to_owned();
         if !self.desired.children.contains_key(&name) && !self.slots.contains_key(&name) {
             return Err(CommandError::UnknownChild(name));
         }
@@ -518,17 +525,29 @@ impl Reconciler {
         direct.chain(replicas)
     }
 
+    /// The dependencies of `spec` whose condition does not hold yet.
+    pub fn unmet_dependencies<'a>(
+        &'a self,
+        spec: &'a ChildSpec,
+    ) -> impl Iterator<Item = &'a DependencySpec> + 'a {
+        spec.manifest
+            .dependencies
+            .iter()
+            .map(|dep| &dep.0)
+            .filter(|dep| {
+                let mut targets = self.expand_dependency(&dep.name).peekable();
+                targets.peek().is_none()
+                    || !targets.all(|target| {
+                        self.slots
+                            .get(target)
+                            .and_then(|slot| slot.current.as_ref())
+                            .is_some_and(|run| run.phase.meets(dep.condition))
+                    })
+            })
+    }
+
     fn dependencies_met(&self, spec: &ChildSpec) -> bool {
-        spec.manifest.dependencies.iter().all(|dep| {
-            let mut targets = self.expand_dependency(&dep.0.name).peekable();
-            targets.peek().is_some()
-                && targets.all(|target| {
-                    self.slots
-                        .get(target)
-                        .and_then(|slot| slot.current.as_ref())
-                        .is_some_and(|run| run.phase.meets(dep.0.condition))
-                })
-        })
+        self.unmet_dependencies(spec).next().is_none()
     }
 
     fn new_run(&mut self, spec: Arc<ChildSpec>) -> Run {
