@@ -1,2 +1,63 @@
-//! One child incarnation: its actor, handle, commands and state machine.
+//! One child incarnation: its actor ([`task`]), handle, commands and state machine.
+//!
+//! The reconciler calls [`spawn_child`] once per incarnation and keeps the returned [`ChildHandle`]. The actor
+//! reports every transition as a [`ChildEvent`](crate::supervise::event::ChildEvent) on the shared channel of
+//! [`ChildContext`] and publishes a [`ChildStatus`] snapshot on a `watch` channel.
+
+pub mod command;
+pub mod config;
+pub mod handle;
 pub mod state;
+pub mod status;
+pub mod task;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::supervise::event::ChildEvent;
+use crate::supervise::logs::LogBook;
+use crate::supervise::statefile::StateFile;
+
+pub use command::{Ack, CommandError};
+pub use handle::ChildHandle;
+pub use state::ChildState;
+pub use status::ChildStatus;
+pub use task::spawn_child;
+
+/// What every child actor shares: where to report, where output goes, the state file, herder's environment.
+#[derive(Debug, Clone)]
+pub struct ChildContext {
+    /// The reconciler's event channel.
+    pub events: mpsc::UnboundedSender<ChildEvent>,
+    /// Captured output of every child.
+    pub logs: Arc<LogBook>,
+    /// The record of live children, if herder keeps one.
+    pub state_file: Option<StateFile>,
+    /// herder's own environment, passed on with `inherit_environment` and used by `env` secrets.
+    pub herder_env: Arc<Vec<(String, String)>>,
+    /// Seed for backoff jitter (tests); `None` seeds from the clock.
+    pub seed: Option<u64>,
+}
+
+impl ChildContext {
+    /// A context with herder's current environment, no state file and random jitter.
+    pub fn new(events: mpsc::UnboundedSender<ChildEvent>, logs: Arc<LogBook>) -> Self {
+        let herder_env = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        Self {
+            events,
+            logs,
+            state_file: None,
+            herder_env: Arc::new(herder_env),
+            seed: None,
+        }
+    }
+
+    /// Records live children in `state_file`.
+    pub fn with_state_file(mut self, state_file: StateFile) -> Self {
+        self.state_file = Some(state_file);
+        self
+    }
+}

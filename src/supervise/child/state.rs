@@ -241,6 +241,18 @@ impl Machine {
         (m, vec![Effect::Spawn])
     }
 
+    /// A machine that starts out failed (its manifest cannot be run) and waits for a `restart`.
+    pub fn failed(policy: Policy, backoff: Backoff, reason: String) -> Self {
+        Self {
+            state: ChildState::Failed { reason },
+            policy,
+            backoff,
+            window: RestartWindow::default(),
+            restarts: 0,
+            last_exit: None,
+        }
+    }
+
     /// The current state.
     pub fn state(&self) -> &ChildState {
         &self.state

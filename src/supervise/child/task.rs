@@ -1,0 +1,718 @@
+//! The actor: one tokio task per child incarnation, owning its processes, timers and probes.
+//!
+//! The loop waits on: commands from handles, its own internal messages (spawn results, probe results, log-line
+//! matches, each tagged with the *run* that produced them), the exit of the current process, the memory watchdog,
+//! the group-gone check while stopping, and at most one timer: the earliest of the deadlines implied by the state
+//! (start timeout, stop deadline, backoff end, next probe). A child that runs without probes has no timer at all.
+//!
+//! Every spawn starts a new *run* (a counter). Results from an earlier run (a probe that finished after its
+//! process died, a late spawn reply) are ignored, so a restart can never be confused by its predecessor.
+//! Decisions are made by the pure [`Machine`]; this file only turns the world into [`Input`]s and carries out
+//! the [`Effect`]s.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use nix::sys::signal::Signal;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, sleep_until};
+
+use super::ChildContext;
+use super::command::{Ack, ChildCommand, CommandError};
+use super::config::{self, RunConfig};
+use super::handle::ChildHandle;
+use super::state::{ChildState, Effect, Input, Machine};
+use super::status::ChildStatus;
+use crate::manifest::ChildSpec;
+use crate::supervise::backoff::{Backoff, XorShift};
+use crate::supervise::event::{ChildEvent, ChildEventKind};
+use crate::supervise::logs::ChildLog;
+use crate::supervise::logs::pump::{self, LineWatch};
+use crate::supervise::memwatch::{self, MemoryWatch};
+use crate::supervise::os::{self, ExitStatus};
+use crate::supervise::probe::{self, Check, Counter, ExecEnv, ProbeSpec, Verdict};
+use crate::supervise::reaper::ExitReceiver;
+use crate::supervise::spawn::{Spawned, Spawner};
+
+/// While waiting for a stopped group's last member, re-check at least this often (members reaped by a parent
+/// other than herder do not wake the reaper).
+const GROUP_POLL: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Readiness,
+    Liveness,
+}
+
+enum Internal {
+    Spawned {
+        run: u64,
+        result: Result<(Spawned, ExecEnv), String>,
+    },
+    Probe {
+        run: u64,
+        which: Which,
+        result: Result<(), String>,
+    },
+    LogMatched {
+        run: u64,
+    },
+}
+
+#[derive(Default)]
+struct ProbeSlot {
+    counter: Counter,
+    next: Option<Instant>,
+    in_flight: bool,
+}
+
+enum Wake {
+    Command(Option<ChildCommand>),
+    Internal(Internal),
+    Exit(ExitStatus),
+    Memory(u64),
+    GroupCheck,
+    Timer,
+}
+
+struct Actor {
+    spec: Arc<ChildSpec>,
+    incarnation: u64,
+    ctx: ChildContext,
+    cfg: RunConfig,
+    machine: Machine,
+    log: Arc<ChildLog>,
+    run: u64,
+    run_started: Instant,
+    exec_env: Arc<ExecEnv>,
+    exit: Option<ExitReceiver>,
+    memory: Option<(MemoryWatch, oneshot::Receiver<u64>)>,
+    recorded_pid: Option<i32>,
+    readiness: ProbeSlot,
+    liveness: ProbeSlot,
+    healthy: Option<bool>,
+    paused: bool,
+    internal_tx: mpsc::UnboundedSender<Internal>,
+    status_tx: watch::Sender<ChildStatus>,
+    stop_acks: Vec<oneshot::Sender<Ack>>,
+    closing: bool,
+}
+
+/// Starts the actor of one incarnation of `spec` and returns its handle. Must be called inside a tokio runtime.
+///
+/// The first spawn is requested at once. Events go to `ctx.events`, output to `ctx.logs`.
+pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -> ChildHandle {
+    let now = Instant::now();
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+    let (cfg, config_error) = RunConfig::lenient(&spec.manifest);
+    let random = Box::new(match ctx.seed {
+        Some(seed) => XorShift::seeded(seed ^ incarnation),
+        None => XorShift::from_entropy(),
+    });
+    let backoff = Backoff::new(cfg.backoff, random);
+    let (machine, effects) = match &config_error {
+        None => Machine::start(cfg.policy.clone(), backoff, now),
+        Some(e) => {
+            let reason = format!("invalid probe: {e}");
+            (
+                Machine::failed(cfg.policy.clone(), backoff, reason.clone()),
+                vec![Effect::Emit(ChildEventKind::Failed { reason })],
+            )
+        }
+    };
+    let log = ctx.logs.child(&spec.name, cfg.rotation);
+    let status = ChildStatus {
+        name: spec.name.clone(),
+        incarnation,
+        state: machine.state().clone(),
+        pid: None,
+        restarts: 0,
+        last_exit: None,
+        ready: false,
+        healthy: None,
+        paused: false,
+        since: SystemTime::now(),
+        limits: cfg.limits,
+        run: 0,
+    };
+    let (status_tx, status_rx) = watch::channel(status);
+    let handle = ChildHandle {
+        name: spec.name.clone(),
+        incarnation,
+        commands,
+        status: status_rx,
+    };
+    let mut actor = Actor {
+        spec,
+        incarnation,
+        ctx: ctx.clone(),
+        cfg,
+        machine,
+        log,
+        run: 0,
+        run_started: now,
+        exec_env: Arc::new(ExecEnv::default()),
+        exit: None,
+        memory: None,
+        recorded_pid: None,
+        readiness: ProbeSlot::default(),
+        liveness: ProbeSlot::default(),
+        healthy: None,
+        paused: false,
+        internal_tx,
+        status_tx,
+        stop_acks: Vec::new(),
+        closing: false,
+    };
+    tokio::spawn(async move {
+        actor.apply(effects, now);
+        actor.run_loop(command_rx, internal_rx).await;
+    });
+    handle
+}
+
+impl Actor {
+    async fn run_loop(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<ChildCommand>,
+        mut internal: mpsc::UnboundedReceiver<Internal>,
+    ) {
+        let mut reaps = Spawner::global().ok().map(|s| s.reaper().reaps());
+        loop {
+            if self.closing && self.machine.state().is_terminal() {
+                break;
+            }
+            let deadline = self.next_deadline();
+            let waiting_group = matches!(
+                self.machine.state(),
+                ChildState::Stopping {
+                    leader_exited: true,
+                    ..
+                }
+            );
+            let wake = tokio::select! {
+                cmd = commands.recv(), if !self.closing => Wake::Command(cmd),
+                Some(msg) = internal.recv() => Wake::Internal(msg),
+                status = wait_exit(&mut self.exit), if self.exit.is_some() => Wake::Exit(status),
+                rss = wait_memory(&mut self.memory), if self.memory.is_some() => Wake::Memory(rss),
+                _ = changed(&mut reaps), if waiting_group => Wake::GroupCheck,
+                _ = tokio::time::sleep(GROUP_POLL), if waiting_group => Wake::GroupCheck,
+                _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => Wake::Timer,
+            };
+            let now = Instant::now();
+            match wake {
+                Wake::Command(Some(cmd)) => self.command(cmd, now),
+                Wake::Command(None) => {
+                    // Every handle is gone: stop whatever runs, then end.
+                    self.closing = true;
+                    self.feed(Input::Stop, now);
+                }
+                Wake::Internal(msg) => self.internal(msg, now),
+                Wake::Exit(status) => {
+                    self.exit = None;
+                    self.end_run_resources();
+                    let group_alive = self.machine.state().pid().is_some_and(os::group_exists);
+                    self.paused = false;
+                    self.feed(
+                        Input::Exited {
+                            status,
+                            group_alive,
+                        },
+                        now,
+                    );
+                }
+                Wake::Memory(rss) => {
+                    self.memory = None;
+                    let limit = self.cfg.memory_limit.unwrap_or(0);
+                    let reason = format!("memory limit exceeded: {} > {}", mib(rss), mib(limit));
+                    self.feed(Input::MemoryExceeded { reason }, now);
+                }
+                Wake::GroupCheck => {
+                    if let Some(pid) = self.machine.state().pid()
+                        && !os::group_exists(pid)
+                    {
+                        self.feed(Input::GroupGone, now);
+                    }
+                }
+                Wake::Timer => self.timer(now),
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut earliest: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                earliest = Some(earliest.map_or(t, |e| e.min(t)));
+            }
+        };
+        match self.machine.state() {
+            ChildState::Starting { .. } => {
+                consider(Some(self.run_started + self.cfg.start_timeout));
+                if !self.paused {
+                    consider(self.readiness.next);
+                }
+            }
+            ChildState::Running { .. } if !self.paused => consider(self.liveness.next),
+            ChildState::Stopping {
+                deadline,
+                killed: false,
+                ..
+            } => consider(Some(*deadline)),
+            ChildState::Backoff { until, .. } => consider(Some(*until)),
+            _ => {}
+        }
+        earliest
+    }
+
+    fn timer(&mut self, now: Instant) {
+        match self.machine.state().clone() {
+            ChildState::Starting { .. } => {
+                if now >= self.run_started + self.cfg.start_timeout {
+                    self.feed(Input::StartTimeout, now);
+                } else if self.readiness.next.is_some_and(|t| now >= t) {
+                    self.launch_probe(Which::Readiness);
+                }
+            }
+            ChildState::Running { .. } if self.liveness.next.is_some_and(|t| now >= t) => {
+                self.launch_probe(Which::Liveness);
+            }
+            ChildState::Stopping { .. } => self.feed(Input::StopDeadline, now),
+            ChildState::Backoff { .. } => self.feed(Input::BackoffElapsed, now),
+            _ => {}
+        }
+    }
+
+    fn probe_spec(&self, which: Which) -> Option<&ProbeSpec> {
+        match which {
+            Which::Readiness => self.cfg.readiness.as_ref(),
+            Which::Liveness => self.cfg.liveness.as_ref(),
+        }
+    }
+
+    fn slot(&mut self, which: Which) -> &mut ProbeSlot {
+        match which {
+            Which::Readiness => &mut self.readiness,
+            Which::Liveness => &mut self.liveness,
+        }
+    }
+
+    fn launch_probe(&mut self, which: Which) {
+        let Some(spec) = self.probe_spec(which).cloned() else {
+            self.slot(which).next = None;
+            return;
+        };
+        let slot = self.slot(which);
+        slot.next = None;
+        slot.in_flight = true;
+        let run = self.run;
+        let tx = self.internal_tx.clone();
+        let exec_env = Arc::clone(&self.exec_env);
+        tokio::spawn(async move {
+            let result = probe::attempt(&spec.check, spec.timeout, &exec_env).await;
+            // The actor may have ended; the result is then moot.
+            let _ = tx.send(Internal::Probe { run, which, result });
+        });
+    }
+
+    fn internal(&mut self, msg: Internal, now: Instant) {
+        match msg {
+            Internal::Spawned { run, result } if run == self.run => match result {
+                Ok((spawned, exec_env)) => self.on_spawned(spawned, exec_env, now),
+                Err(error) => self.feed(Input::SpawnFailed { error }, now),
+            },
+            Internal::Spawned {
+                result: Ok((spawned, _)),
+                ..
+            } => {
+                // A spawn of a superseded run cannot happen (one spawn per run), but never leak a process.
+                let _ = os::signal_group(spawned.pid, Signal::SIGKILL);
+            }
+            Internal::Probe { run, which, result } if run == self.run => {
+                self.on_probe(which, result, now)
+            }
+            Internal::LogMatched { run } if run == self.run => {
+                if matches!(self.machine.state(), ChildState::Starting { .. }) {
+                    self.feed(Input::Ready, now);
+                }
+            }
+            _ => tracing::trace!(child = %self.spec.name, "ignored a result of an earlier run"),
+        }
+    }
+
+    fn on_spawned(&mut self, spawned: Spawned, exec_env: ExecEnv, now: Instant) {
+        let pid = spawned.pid;
+        self.run_started = now;
+        self.exec_env = Arc::new(exec_env);
+        self.exit = Some(spawned.exit);
+        if let (Some(sf), Some(start)) = (&self.ctx.state_file, spawned.start_time) {
+            sf.record(&self.spec.name, pid, start);
+            self.recorded_pid = Some(pid);
+        }
+        if let Some(limit) = self.cfg.memory_limit {
+            self.memory = memwatch::watch(pid, limit);
+        }
+        let watch = match self.cfg.readiness.as_ref().map(|r| &r.check) {
+            Some(Check::LogLine(regex)) => {
+                let (tx, rx) = oneshot::channel();
+                let run = self.run;
+                let internal = self.internal_tx.clone();
+                tokio::spawn(async move {
+                    if rx.await.is_ok() {
+                        // The actor may have ended; the match is then moot.
+                        let _ = internal.send(Internal::LogMatched { run });
+                    }
+                });
+                Some(LineWatch {
+                    regex: regex.clone(),
+                    matched: tx,
+                })
+            }
+            _ => None,
+        };
+        tokio::spawn(pump::pump(
+            spawned.stdout,
+            spawned.stderr,
+            Arc::clone(&self.log),
+            self.incarnation,
+            watch,
+        ));
+        self.feed(Input::Spawned { pid }, now);
+    }
+
+    fn on_probe(&mut self, which: Which, result: Result<(), String>, now: Instant) {
+        let Some(spec) = self.probe_spec(which).cloned() else {
+            return;
+        };
+        let in_start_period = now < self.run_started + spec.start_period;
+        let slot = self.slot(which);
+        slot.in_flight = false;
+        let verdict = slot.counter.record(result.is_ok(), in_start_period, &spec);
+        let live = match which {
+            Which::Readiness => matches!(self.machine.state(), ChildState::Starting { .. }),
+            Which::Liveness => matches!(self.machine.state(), ChildState::Running { .. }),
+        };
+        if live {
+            self.slot(which).next = Some(now + spec.interval);
+        }
+        let reason = result.err().unwrap_or_default();
+        match (which, verdict) {
+            (Which::Readiness, Some(Verdict::Passed)) if live => self.feed(Input::Ready, now),
+            (Which::Readiness, Some(Verdict::Failed)) if live => {
+                self.emit(ChildEventKind::NotReady { reason });
+            }
+            (Which::Liveness, Some(Verdict::Passed)) => {
+                if self.healthy == Some(false) {
+                    self.emit(ChildEventKind::Healthy);
+                }
+                self.healthy = Some(true);
+                self.publish();
+            }
+            (Which::Liveness, Some(Verdict::Failed)) if live => {
+                self.healthy = Some(false);
+                self.feed(Input::Unhealthy { reason }, now);
+            }
+            _ => {}
+        }
+    }
+
+    fn command(&mut self, cmd: ChildCommand, now: Instant) {
+        let name = self.spec.name.clone();
+        match cmd {
+            ChildCommand::Stop(reply) => {
+                if self.machine.state().is_terminal() {
+                    // The receiver may have given up waiting.
+                    let _ = reply.send(Ok(()));
+                } else {
+                    self.stop_acks.push(reply);
+                    self.feed(Input::Stop, now);
+                }
+            }
+            ChildCommand::Restart(reply) => {
+                self.feed(Input::Restart, now);
+                let _ = reply.send(Ok(()));
+            }
+            ChildCommand::Pause(reply) => {
+                let ack = self.signal_live(libc::SIGSTOP).map(|()| {
+                    self.paused = true;
+                    self.publish();
+                });
+                let _ = reply.send(ack);
+            }
+            ChildCommand::Resume(reply) => {
+                let ack = self.signal_live(libc::SIGCONT).map(|()| {
+                    self.paused = false;
+                    let interval = |p: &Option<ProbeSpec>| p.as_ref().map(|p| now + p.interval);
+                    if !self.readiness.in_flight && self.readiness.next.is_none() {
+                        self.readiness.next = interval(&self.cfg.readiness);
+                    }
+                    if !self.liveness.in_flight && self.liveness.next.is_none() {
+                        self.liveness.next = interval(&self.cfg.liveness);
+                    }
+                    self.publish();
+                });
+                let _ = reply.send(ack);
+            }
+            ChildCommand::Signal(sig, reply) => {
+                let _ = reply.send(self.signal_live(sig));
+            }
+            ChildCommand::Update(spec, reply) => {
+                let ack = match RunConfig::from_manifest(&spec.manifest) {
+                    Ok(cfg) => {
+                        self.apply_update(spec, cfg, now);
+                        Ok(())
+                    }
+                    Err(e) => Err(CommandError::Update {
+                        name,
+                        message: e.to_string(),
+                    }),
+                };
+                let _ = reply.send(ack);
+            }
+        }
+    }
+
+    fn apply_update(&mut self, spec: Arc<ChildSpec>, cfg: RunConfig, now: Instant) {
+        let backoff_changed = cfg.backoff != self.cfg.backoff;
+        let readiness_changed =
+            format!("{:?}", cfg.readiness) != format!("{:?}", self.cfg.readiness);
+        let liveness_changed = format!("{:?}", cfg.liveness) != format!("{:?}", self.cfg.liveness);
+        self.log.set_rotation(cfg.rotation);
+        let memory_changed = cfg.memory_limit != self.cfg.memory_limit;
+        let effects = self
+            .machine
+            .update(cfg.policy.clone(), backoff_changed.then_some(cfg.backoff));
+        self.cfg = cfg;
+        self.spec = spec;
+        if readiness_changed {
+            self.readiness = ProbeSlot::default();
+            if matches!(self.machine.state(), ChildState::Starting { .. }) {
+                self.readiness.next = self.cfg.readiness.as_ref().map(|_| now);
+            }
+        }
+        if liveness_changed {
+            self.liveness = ProbeSlot::default();
+            self.healthy = None;
+            if matches!(self.machine.state(), ChildState::Running { .. }) {
+                self.liveness.next = self.cfg.liveness.as_ref().map(|p| now + p.interval);
+            }
+        }
+        if memory_changed && let Some(pid) = self.machine.state().pid() {
+            self.memory = self
+                .cfg
+                .memory_limit
+                .and_then(|limit| memwatch::watch(pid, limit));
+        }
+        // A probe result of the old probe may still arrive; it is counted against the new one, which is harmless.
+        self.apply(effects, now);
+        self.publish();
+    }
+
+    fn signal_live(&self, sig: i32) -> Ack {
+        let name = self.spec.name.clone();
+        let pid = match self.machine.state() {
+            ChildState::Starting { pid, .. }
+            | ChildState::Running { pid, .. }
+            | ChildState::Stopping { pid, .. } => *pid,
+            _ => return Err(CommandError::NotRunning(name)),
+        };
+        let signal = Signal::try_from(sig).map_err(|e| CommandError::Signal {
+            name: name.clone(),
+            message: e.to_string(),
+        })?;
+        match os::signal_group(pid, signal) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(CommandError::NotRunning(name)),
+            Err(e) => Err(CommandError::Signal {
+                name,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    fn feed(&mut self, input: Input, now: Instant) {
+        let effects = self.machine.step(input, now);
+        self.apply(effects, now);
+    }
+
+    fn apply(&mut self, effects: Vec<Effect>, now: Instant) {
+        for effect in effects {
+            match effect {
+                Effect::Spawn => self.start_run(),
+                Effect::SignalGroup { pgid, signal } => match Signal::try_from(signal) {
+                    Ok(s) => {
+                        if let Err(e) = os::signal_group(pgid, s) {
+                            tracing::warn!(child = %self.spec.name, pgid, error = %e, "cannot signal the process group");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(child = %self.spec.name, signal, error = %e, "invalid signal")
+                    }
+                },
+                Effect::Emit(kind) => self.emit(kind),
+            }
+        }
+        self.on_state(now);
+    }
+
+    fn on_state(&mut self, now: Instant) {
+        match self.machine.state() {
+            ChildState::Starting { .. } => {
+                if !self.readiness.in_flight && self.readiness.next.is_none() {
+                    self.readiness.next = match self.cfg.readiness.as_ref().map(|r| &r.check) {
+                        Some(Check::LogLine(_)) | None => None,
+                        Some(_) => Some(now),
+                    };
+                }
+            }
+            ChildState::Running { .. } => {
+                self.readiness.next = None;
+                if !self.liveness.in_flight && self.liveness.next.is_none() {
+                    self.liveness.next = self.cfg.liveness.as_ref().map(|p| now + p.interval);
+                }
+            }
+            _ => {
+                self.readiness.next = None;
+                self.liveness.next = None;
+            }
+        }
+        if self.machine.state().pid().is_none() {
+            self.end_run_resources();
+        }
+        if self.machine.state().is_terminal() {
+            for ack in self.stop_acks.drain(..) {
+                // The requester may have given up waiting.
+                let _ = ack.send(Ok(()));
+            }
+        }
+        self.publish();
+    }
+
+    /// Releases what belongs to a run whose process is gone.
+    fn end_run_resources(&mut self) {
+        self.memory = None;
+        if let (Some(sf), Some(pid)) = (&self.ctx.state_file, self.recorded_pid.take()) {
+            sf.forget(pid);
+        }
+    }
+
+    fn start_run(&mut self) {
+        self.run += 1;
+        self.exit = None;
+        self.memory = None;
+        self.readiness = ProbeSlot::default();
+        self.liveness = ProbeSlot::default();
+        self.healthy = None;
+        self.paused = false;
+        let run = self.run;
+        let spec = Arc::clone(&self.spec);
+        let herder_env = Arc::clone(&self.ctx.herder_env);
+        let tx = self.internal_tx.clone();
+        tokio::spawn(async move {
+            let result = async {
+                let (request, exec_env) = config::request(&spec, &herder_env)
+                    .await
+                    .map_err(|e| error_chain(&e))?;
+                let spawner = Spawner::global().map_err(|e| e.to_string())?;
+                let spawned = spawner.spawn(request).await.map_err(|e| error_chain(&e))?;
+                Ok((spawned, exec_env))
+            }
+            .await;
+            if let Err(mpsc::error::SendError(Internal::Spawned {
+                result: Ok((spawned, _)),
+                ..
+            })) = tx.send(Internal::Spawned { run, result })
+            {
+                // The actor is gone: nobody would ever stop this process.
+                let _ = os::signal_group(spawned.pid, Signal::SIGKILL);
+            }
+        });
+    }
+
+    fn emit(&self, kind: ChildEventKind) {
+        let event = ChildEvent {
+            name: self.spec.name.clone(),
+            incarnation: self.incarnation,
+            kind,
+        };
+        // The reconciler may be shutting down; events are then of no interest.
+        let _ = self.ctx.events.send(event);
+    }
+
+    fn publish(&self) {
+        let state = self.machine.state().clone();
+        let status = ChildStatus {
+            name: self.spec.name.clone(),
+            incarnation: self.incarnation,
+            pid: state.pid(),
+            ready: state.is_ready(),
+            restarts: self.machine.restarts(),
+            last_exit: self.machine.last_exit(),
+            healthy: self.healthy,
+            paused: self.paused,
+            since: SystemTime::now(),
+            limits: self.cfg.limits,
+            run: self.run,
+            state,
+        };
+        self.status_tx.send_if_modified(|old| {
+            let changed = old.state != status.state
+                || old.healthy != status.healthy
+                || old.paused != status.paused
+                || old.limits != status.limits
+                || old.restarts != status.restarts
+                || old.run != status.run;
+            if changed {
+                *old = status;
+            }
+            changed
+        });
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1}Mi", bytes as f64 / (1024.0 * 1024.0))
+}
+
+async fn wait_exit(exit: &mut Option<ExitReceiver>) -> ExitStatus {
+    match exit {
+        Some(rx) => rx.await.unwrap_or(ExitStatus {
+            code: None,
+            signal: None,
+        }),
+        None => std::future::pending().await,
+    }
+}
+
+async fn wait_memory(memory: &mut Option<(MemoryWatch, oneshot::Receiver<u64>)>) -> u64 {
+    match memory {
+        Some((_, rx)) => match rx.await {
+            Ok(rss) => rss,
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+async fn changed(rx: &mut Option<watch::Receiver<u64>>) {
+    match rx {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}

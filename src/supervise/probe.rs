@@ -1,0 +1,371 @@
+//! Readiness and liveness probes: the checks (`http`, `tcp`, `exec`, `log_line`) and their counters.
+//!
+//! A check is one async attempt bounded by the probe's `timeout`. The actor schedules attempts itself (one
+//! `sleep_until` per configured probe, only in the states where the probe applies), so a child without probes
+//! has no timer at all. `exec` checks run through the spawner like every other process, in their own process
+//! group, which is SIGKILLed at the timeout; the reaper collects them. `http` is a hand-written HTTP/1.1 `GET`
+//! over a `TcpStream` that only reads the status line. `log_line` is matched by the output pump, not here.
+
+use std::time::Duration;
+
+use regex::Regex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::manifest::model;
+use crate::supervise::os;
+use crate::supervise::spawn::{Output, Program, SpawnRequest, Spawner};
+
+/// The check a probe performs.
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// `GET http://host:port/path`, expecting `status`.
+    Http {
+        /// Host to connect to and to name in the `Host` header.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Path and query.
+        path: String,
+        /// Expected status.
+        status: u16,
+    },
+    /// A TCP connection is accepted.
+    Tcp {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// A command exits with code 0.
+    Exec {
+        /// The command.
+        program: Program,
+    },
+    /// A line of the child's output matches (readiness only; matched by the output pump).
+    LogLine(Regex),
+}
+
+/// A probe: its check and timing.
+#[derive(Debug, Clone)]
+pub struct ProbeSpec {
+    /// The check.
+    pub check: Check,
+    /// Time between attempts.
+    pub interval: Duration,
+    /// Time an attempt may take.
+    pub timeout: Duration,
+    /// Failures during this time after spawn do not count.
+    pub start_period: Duration,
+    /// Consecutive failures that fail the probe.
+    pub failure_threshold: u32,
+    /// Consecutive successes that pass the probe.
+    pub success_threshold: u32,
+}
+
+/// A probe that cannot be used as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    /// No check, or more than one.
+    #[error("a probe needs exactly one of http, tcp, exec or log_line")]
+    CheckCount,
+    /// The URL is not `http://host[:port][/path]`.
+    #[error("unsupported probe url `{0}` (expected http://host[:port][/path])")]
+    Url(String),
+    /// The `log_line` regex does not compile.
+    #[error("invalid log_line regex")]
+    Regex(String),
+}
+
+impl ProbeSpec {
+    /// Builds a probe from its manifest form.
+    pub fn from_model(p: &model::Probe) -> Result<Self, ProbeError> {
+        let checks = p.checks();
+        let [check] = checks.as_slice() else {
+            return Err(ProbeError::CheckCount);
+        };
+        let check = match check {
+            model::Check::Http(h) => {
+                let (host, port, path) =
+                    parse_http_url(&h.url).ok_or_else(|| ProbeError::Url(h.url.clone()))?;
+                Check::Http {
+                    host,
+                    port,
+                    path,
+                    status: h.status,
+                }
+            }
+            model::Check::Tcp(t) => Check::Tcp {
+                host: t.host.clone(),
+                port: t.port,
+            },
+            model::Check::Exec(e) => Check::Exec {
+                program: program_of(&e.command),
+            },
+            model::Check::LogLine(re) => {
+                Check::LogLine(Regex::new(re).map_err(|e| ProbeError::Regex(e.to_string()))?)
+            }
+        };
+        Ok(Self {
+            check,
+            interval: p.interval.get().max(Duration::from_millis(10)),
+            timeout: p.timeout.get().max(Duration::from_millis(1)),
+            start_period: p.start_period.get(),
+            failure_threshold: p.failure_threshold.max(1),
+            success_threshold: p.success_threshold.max(1),
+        })
+    }
+
+    /// The time a readiness probe may need in the worst case before it can pass:
+    /// `start_period + failure_threshold × (interval + timeout)`.
+    pub fn budget(&self) -> Duration {
+        self.start_period + (self.interval + self.timeout) * self.failure_threshold
+    }
+}
+
+/// Converts a manifest command to a spawner program.
+pub fn program_of(c: &model::Command) -> Program {
+    match c {
+        model::Command::Exec(argv) => Program::Argv(argv.clone()),
+        model::Command::Shell(line) => Program::Shell(line.clone()),
+    }
+}
+
+fn parse_http_url(url: &str) -> Option<(String, u16, String)> {
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, "/".to_string()),
+    };
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if after.is_empty() => 80,
+            None => return None,
+        };
+        (h.to_string(), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().ok()?),
+            None => (authority.to_string(), 80),
+        }
+    };
+    Some((host, port, path))
+}
+
+/// Where and as whom `exec` checks run: the child's working directory, environment and identity.
+#[derive(Debug, Clone, Default)]
+pub struct ExecEnv {
+    /// Environment.
+    pub env: Vec<(String, String)>,
+    /// Working directory.
+    pub cwd: std::path::PathBuf,
+    /// User (applied as root only).
+    pub user: Option<String>,
+    /// Group (applied as root only).
+    pub group: Option<String>,
+}
+
+/// Runs one attempt of `check`, bounded by `timeout`. `Err` carries a short reason.
+pub async fn attempt(check: &Check, timeout: Duration, exec_env: &ExecEnv) -> Result<(), String> {
+    match check {
+        Check::Tcp { host, port } => {
+            match tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), *port))).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!("tcp {host}:{port}: {e}")),
+                Err(_) => Err(format!(
+                    "tcp {host}:{port}: timed out after {}",
+                    humantime::format_duration(timeout)
+                )),
+            }
+        }
+        Check::Http {
+            host,
+            port,
+            path,
+            status,
+        } => match tokio::time::timeout(timeout, http_status(host, *port, path)).await {
+            Ok(Ok(got)) if got == *status => Ok(()),
+            Ok(Ok(got)) => Err(format!("http {path}: status {got}, expected {status}")),
+            Ok(Err(e)) => Err(format!("http {host}:{port}{path}: {e}")),
+            Err(_) => Err(format!(
+                "http {host}:{port}{path}: timed out after {}",
+                humantime::format_duration(timeout)
+            )),
+        },
+        Check::Exec { program } => exec(program, timeout, exec_env).await,
+        // Matched by the output pump; the scheduler never attempts it.
+        Check::LogLine(_) => Ok(()),
+    }
+}
+
+async fn http_status(host: &str, port: u16, path: &str) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect((host, port)).await?;
+    let host_header = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: herder-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut buf = Vec::with_capacity(256);
+    let mut chunk = [0u8; 256];
+    while !buf.windows(2).any(|w| w == b"\r\n") && buf.len() < 4096 {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let line = String::from_utf8_lossy(&buf);
+    let status_line = line.lines().next().unwrap_or_default();
+    let mut parts = status_line.split_whitespace();
+    match (
+        parts.next(),
+        parts.next().and_then(|s| s.parse::<u16>().ok()),
+    ) {
+        (Some(v), Some(code)) if v.starts_with("HTTP/") => Ok(code),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "malformed HTTP status line",
+        )),
+    }
+}
+
+async fn exec(program: &Program, timeout: Duration, env: &ExecEnv) -> Result<(), String> {
+    let spawner = Spawner::global().map_err(|e| e.to_string())?;
+    let request = SpawnRequest {
+        program: program.clone(),
+        env: env.env.clone(),
+        cwd: env.cwd.clone(),
+        user: env.user.clone(),
+        group: env.group.clone(),
+        nofile: None,
+        output: Output::Null,
+    };
+    let spawned = spawner
+        .spawn(request)
+        .await
+        .map_err(|e| format!("exec: {e}"))?;
+    let pid = spawned.pid;
+    match tokio::time::timeout(timeout, spawned.exit).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(format!("exec: {status}")),
+        Ok(Err(_)) => Err("exec: exit status lost".into()),
+        Err(_) => {
+            // The reaper collects it; its whole group goes so that a hung check leaves nothing behind.
+            if let Err(e) = os::signal_group(pid, nix::sys::signal::Signal::SIGKILL) {
+                tracing::warn!(pid, error = %e, "cannot kill a timed-out exec probe");
+            }
+            Err(format!(
+                "exec: timed out after {}",
+                humantime::format_duration(timeout)
+            ))
+        }
+    }
+}
+
+/// What a probe concluded after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// `success_threshold` consecutive successes (after not passing).
+    Passed,
+    /// `failure_threshold` consecutive counted failures (after not failing).
+    Failed,
+}
+
+/// Consecutive-result counting with thresholds; reports only changes of verdict.
+#[derive(Debug, Clone, Default)]
+pub struct Counter {
+    successes: u32,
+    failures: u32,
+    verdict: Option<bool>,
+}
+
+impl Counter {
+    /// Records one attempt. Failures inside the start period are not counted.
+    pub fn record(&mut self, ok: bool, in_start_period: bool, spec: &ProbeSpec) -> Option<Verdict> {
+        if ok {
+            self.failures = 0;
+            self.successes = self.successes.saturating_add(1);
+            if self.successes >= spec.success_threshold && self.verdict != Some(true) {
+                self.verdict = Some(true);
+                return Some(Verdict::Passed);
+            }
+        } else if !in_start_period {
+            self.successes = 0;
+            self.failures = self.failures.saturating_add(1);
+            if self.failures >= spec.failure_threshold && self.verdict != Some(false) {
+                self.verdict = Some(false);
+                return Some(Verdict::Failed);
+            }
+        }
+        None
+    }
+
+    /// `Some(true)` once passed, `Some(false)` once failed, `None` before either.
+    pub fn verdict(&self) -> Option<bool> {
+        self.verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        assert_eq!(
+            parse_http_url("http://127.0.0.1:8080/healthz"),
+            Some(("127.0.0.1".into(), 8080, "/healthz".into()))
+        );
+        assert_eq!(
+            parse_http_url("http://localhost"),
+            Some(("localhost".into(), 80, "/".into()))
+        );
+        assert_eq!(
+            parse_http_url("http://[::1]:9/x?y"),
+            Some(("::1".into(), 9, "/x?y".into()))
+        );
+        assert_eq!(parse_http_url("https://x/"), None);
+        assert_eq!(parse_http_url("http://h:notaport/"), None);
+    }
+
+    fn spec(success: u32, failure: u32) -> ProbeSpec {
+        ProbeSpec {
+            check: Check::Tcp {
+                host: "h".into(),
+                port: 1,
+            },
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            start_period: Duration::ZERO,
+            failure_threshold: failure,
+            success_threshold: success,
+        }
+    }
+
+    #[test]
+    fn counter_thresholds() {
+        let s = spec(2, 3);
+        let mut c = Counter::default();
+        assert_eq!(
+            c.record(false, true, &s),
+            None,
+            "start period failures do not count"
+        );
+        assert_eq!(c.record(false, false, &s), None);
+        assert_eq!(c.record(false, false, &s), None);
+        assert_eq!(c.record(false, false, &s), Some(Verdict::Failed));
+        assert_eq!(c.record(false, false, &s), None, "reported once");
+        assert_eq!(c.record(true, false, &s), None);
+        assert_eq!(c.record(true, false, &s), Some(Verdict::Passed));
+        assert_eq!(c.verdict(), Some(true));
+    }
+}
