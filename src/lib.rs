@@ -17,6 +17,7 @@ pub mod cli;
 pub mod events;
 pub mod manifest;
 pub mod plan;
+pub mod watch;
 pub mod reconcile;
 pub mod supervise;
 pub mod paths;
