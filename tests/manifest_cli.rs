@@ -13,7 +13,12 @@ fn herder(args: &[&str]) -> Output {
 #[test]
 fn valid_examples_exit_0() {
     let output = herder(&["validate", "examples/herder.d"]);
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(String::from_utf8_lossy(&output.stderr).contains("4 manifests: 0 errors"));
 }
 
@@ -37,7 +42,10 @@ fn missing_path_exits_2() {
 
 #[test]
 fn usage_error_exits_2() {
-    assert_eq!(herder(&["validate", "--format", "xml"]).status.code(), Some(2));
+    assert_eq!(
+        herder(&["validate", "--format", "xml"]).status.code(),
+        Some(2)
+    );
     assert_eq!(herder(&["no-such-command"]).status.code(), Some(2));
     assert_eq!(herder(&["--help"]).status.code(), Some(0));
 }

@@ -5,7 +5,9 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use herder::manifest::load::MAX_FILE_BYTES;
-use herder::manifest::{Code, desired_set, list_manifest_files, load_dir, load_file, load_paths, parse_file};
+use herder::manifest::{
+    Code, desired_set, list_manifest_files, load_dir, load_file, load_paths, parse_file,
+};
 
 const API: &str = "name: api\ncommand: [./api]\n";
 
@@ -34,8 +36,18 @@ fn scan_follows_the_ignore_rules() {
     let dir = tempdir();
     let root = dir.path();
     for name in [
-        "a.yaml", "b.yml", "sub/c.yaml", ".hidden.yaml", "a.yaml~", ".a.yaml.swp", "a.yaml.swp", "4913",
-        "#a.yaml#", "a.yaml.tmp", "notes.txt", ".git/config.yaml",
+        "a.yaml",
+        "b.yml",
+        "sub/c.yaml",
+        ".hidden.yaml",
+        "a.yaml~",
+        ".a.yaml.swp",
+        "a.yaml.swp",
+        "4913",
+        "#a.yaml#",
+        "a.yaml.tmp",
+        "notes.txt",
+        ".git/config.yaml",
     ] {
         write(root, name, API);
     }
@@ -69,13 +81,24 @@ fn kubernetes_configmap_layout_is_read_once_through_the_links() {
 
 #[test]
 fn multi_document_files_and_empty_files() {
-    let parsed = parse_file(Path::new("m.yaml"), b"---\nname: a\ncommand: x\n---\n# nothing\n---\nname: b\ncommand: y\n");
+    let parsed = parse_file(
+        Path::new("m.yaml"),
+        b"---\nname: a\ncommand: x\n---\n# nothing\n---\nname: b\ncommand: y\n",
+    );
     assert!(parsed.is_ok(), "{:?}", parsed.diagnostics);
-    let docs: Vec<(&str, usize)> = parsed.docs.iter().map(|d| (d.manifest.name.as_str(), d.doc_index)).collect();
+    let docs: Vec<(&str, usize)> = parsed
+        .docs
+        .iter()
+        .map(|d| (d.manifest.name.as_str(), d.doc_index))
+        .collect();
     assert_eq!(docs, [("a", 0), ("b", 2)]);
     for empty in [&b""[..], b"\n", b"# only a comment\n", b"---\n"] {
         let parsed = parse_file(Path::new("e.yaml"), empty);
-        assert!(parsed.is_ok() && parsed.docs.is_empty(), "{empty:?}: {:?}", parsed.diagnostics);
+        assert!(
+            parsed.is_ok() && parsed.docs.is_empty(),
+            "{empty:?}: {:?}",
+            parsed.diagnostics
+        );
     }
 }
 
@@ -83,10 +106,20 @@ fn multi_document_files_and_empty_files() {
 fn binary_huge_and_unreadable_files_are_located_errors() {
     let binary = parse_file(Path::new("b.yaml"), b"name: a\n\x00\x01\x02");
     assert_eq!(binary.diagnostics.len(), 1);
-    assert_eq!((binary.diagnostics[0].code, binary.diagnostics[0].line, binary.diagnostics[0].column), (Code::Binary, 2, 1));
+    assert_eq!(
+        (
+            binary.diagnostics[0].code,
+            binary.diagnostics[0].line,
+            binary.diagnostics[0].column
+        ),
+        (Code::Binary, 2, 1)
+    );
 
     let latin1 = parse_file(Path::new("l.yaml"), b"name: caf\xe9\n");
-    assert_eq!((latin1.diagnostics[0].code, latin1.diagnostics[0].column), (Code::Binary, 10));
+    assert_eq!(
+        (latin1.diagnostics[0].code, latin1.diagnostics[0].column),
+        (Code::Binary, 10)
+    );
 
     let huge = vec![b'#'; usize::try_from(MAX_FILE_BYTES).unwrap_or(usize::MAX) + 10];
     let parsed = parse_file(Path::new("h.yaml"), &huge);
@@ -107,7 +140,16 @@ fn hostile_input_never_panics() {
     let deep = "a: ".repeat(200) + "1\n";
     let nested = "[".repeat(10_000);
     let anchors = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n";
-    for text in [deep.as_str(), nested.as_str(), anchors, "\u{feff}name: a\ncommand: x\n", ":\n", "- - -\n", "{", "!!binary x"] {
+    for text in [
+        deep.as_str(),
+        nested.as_str(),
+        anchors,
+        "\u{feff}name: a\ncommand: x\n",
+        ":\n",
+        "- - -\n",
+        "{",
+        "!!binary x",
+    ] {
         let parsed = parse_file(Path::new("x.yaml"), text.as_bytes());
         for diagnostic in &parsed.diagnostics {
             assert!(diagnostic.line >= 1 && diagnostic.column >= 1);
@@ -125,24 +167,41 @@ fn desired_set_expands_replicas_and_digests_secrets() {
         "svc/web.yaml",
         "name: web\ncommand: [./web]\nreplicas: 3\nenvironment:\n  - {name: T, secret_ref: token}\nsecrets:\n  - {name: token, file: ../secrets/token}\n",
     );
-    write(root, "db.yaml", "name: db\ncommand: [./db]\nenabled: false\n");
+    write(
+        root,
+        "db.yaml",
+        "name: db\ncommand: [./db]\nenabled: false\n",
+    );
     let (desired, diagnostics) = load_dir(root).unwrap_or_else(|err| panic!("{err}"));
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
     let names: Vec<&str> = desired.children.keys().map(String::as_str).collect();
     assert_eq!(names, ["db", "web-0", "web-1", "web-2"]);
     let web1 = &desired.children["web-1"];
     assert_eq!(web1.replica, Some(1));
-    assert_eq!(web1.base_dir, std::path::absolute(root.join("svc")).unwrap_or_default());
+    assert_eq!(
+        web1.base_dir,
+        std::path::absolute(root.join("svc")).unwrap_or_default()
+    );
     let digest = web1.secret_digests.get("token").copied();
     assert!(digest.is_some());
 
     // A rotated secret changes the digest; the value itself is nowhere in the set.
     write(root, "secrets/token", "rotated\n");
     let (rotated, _) = load_dir(root).unwrap_or_else(|err| panic!("{err}"));
-    assert_ne!(rotated.children["web-1"].secret_digests.get("token").copied(), digest);
+    assert_ne!(
+        rotated.children["web-1"]
+            .secret_digests
+            .get("token")
+            .copied(),
+        digest
+    );
     assert!(!format!("{rotated:?}").contains("rotated"));
 
-    let docs: Vec<_> = load_paths(&[root.to_path_buf()]).unwrap_or_default().docs().cloned().collect();
+    let docs: Vec<_> = load_paths(&[root.to_path_buf()])
+        .unwrap_or_default()
+        .docs()
+        .cloned()
+        .collect();
     assert_eq!(desired_set(&docs, 7).generation, 7);
 }
 
@@ -150,7 +209,11 @@ fn desired_set_expands_replicas_and_digests_secrets() {
 fn a_bad_file_is_left_out_of_the_desired_set() {
     let dir = tempdir();
     write(dir.path(), "good.yaml", API);
-    write(dir.path(), "bad.yaml", "name: web\ncommand: [./web]\nrestart_polcy: always\n");
+    write(
+        dir.path(),
+        "bad.yaml",
+        "name: web\ncommand: [./web]\nrestart_polcy: always\n",
+    );
     let (desired, diagnostics) = load_dir(dir.path()).unwrap_or_else(|err| panic!("{err}"));
     assert_eq!(desired.children.keys().collect::<Vec<_>>(), ["api"]);
     assert_eq!(diagnostics.len(), 1);

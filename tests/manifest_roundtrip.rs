@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use herder::manifest::model::{
-    Backoff, Command, CommandPermissions, Condition, Criticality, Dependency, DependencySpec, EnvVar,
-    Environment, ExecCheck, HttpCheck, Kind, Logs, Manifest, Probe, ResourceLimits, Restart,
-    RestartLimit, RestartPolicy, RestartSpec, Secret, Signal, Stop, TcpCheck, UpdateStrategy,
+    Backoff, Command, CommandPermissions, Condition, Criticality, Dependency, DependencySpec,
+    EnvVar, Environment, ExecCheck, HttpCheck, Kind, Logs, Manifest, Probe, ResourceLimits,
+    Restart, RestartLimit, RestartPolicy, RestartSpec, Secret, Signal, Stop, TcpCheck,
+    UpdateStrategy,
 };
 use herder::manifest::parse_file;
 use herder::manifest::units::{ByteSize, Duration};
@@ -25,7 +26,9 @@ fn text() -> impl Strategy<Value = String> {
 
 fn duration(min_ms: u64) -> impl Strategy<Value = Duration> {
     (min_ms..10_000_000u64, 0u32..1_000_000).prop_map(|(ms, ns)| {
-        Duration(std::time::Duration::from_millis(ms) + std::time::Duration::from_nanos(u64::from(ns)))
+        Duration(
+            std::time::Duration::from_millis(ms) + std::time::Duration::from_nanos(u64::from(ns)),
+        )
     })
 }
 
@@ -43,31 +46,75 @@ fn signal() -> impl Strategy<Value = Signal> {
 fn probe(readiness: bool) -> impl Strategy<Value = Probe> {
     let check = prop_oneof![
         ("[a-z0-9.]{1,15}", 1u16.., 100u16..600).prop_map(|(host, port, status)| (
-            Some(HttpCheck { url: format!("http://{host}:{port}/healthz"), status }),
+            Some(HttpCheck {
+                url: format!("http://{host}:{port}/healthz"),
+                status
+            }),
             None,
             None,
             None
         )),
-        ("[a-z0-9.]{1,15}", 1u16..).prop_map(|(host, port)| (None, Some(TcpCheck { host, port }), None, None)),
+        ("[a-z0-9.]{1,15}", 1u16..).prop_map(|(host, port)| (
+            None,
+            Some(TcpCheck { host, port }),
+            None,
+            None
+        )),
         command().prop_map(|command| (None, None, Some(ExecCheck { command }), None)),
         "[a-z ]{1,20}".prop_map(move |line| (None, None, None, readiness.then_some(line))),
     ];
-    (check, duration(1), duration(1), duration(0), 1u32..10, 1u32..10).prop_map(
-        move |((http, tcp, exec, log_line), interval, timeout, start_period, failure_threshold, success_threshold)| {
-            // `log_line` is readiness-only; the liveness branch above yields no check then.
-            let (http, tcp) = if http.is_none() && tcp.is_none() && exec.is_none() && log_line.is_none() {
-                (None, Some(TcpCheck { host: "127.0.0.1".into(), port: 80 }))
-            } else {
-                (http, tcp)
-            };
-            Probe { http, tcp, exec, log_line, interval, timeout, start_period, failure_threshold, success_threshold }
-        },
+    (
+        check,
+        duration(1),
+        duration(1),
+        duration(0),
+        1u32..10,
+        1u32..10,
     )
+        .prop_map(
+            move |(
+                (http, tcp, exec, log_line),
+                interval,
+                timeout,
+                start_period,
+                failure_threshold,
+                success_threshold,
+            )| {
+                // `log_line` is readiness-only; the liveness branch above yields no check then.
+                let (http, tcp) =
+                    if http.is_none() && tcp.is_none() && exec.is_none() && log_line.is_none() {
+                        (
+                            None,
+                            Some(TcpCheck {
+                                host: "127.0.0.1".into(),
+                                port: 80,
+                            }),
+                        )
+                    } else {
+                        (http, tcp)
+                    };
+                Probe {
+                    http,
+                    tcp,
+                    exec,
+                    log_line,
+                    interval,
+                    timeout,
+                    start_period,
+                    failure_threshold,
+                    success_threshold,
+                }
+            },
+        )
 }
 
 fn restart() -> impl Strategy<Value = Restart> {
     (
-        option::of(proptest::sample::select(vec![RestartPolicy::Always, RestartPolicy::OnFailure, RestartPolicy::Never])),
+        option::of(proptest::sample::select(vec![
+            RestartPolicy::Always,
+            RestartPolicy::OnFailure,
+            RestartPolicy::Never,
+        ])),
         duration(0),
         duration(0),
         1.0f64..100.0,
@@ -79,7 +126,12 @@ fn restart() -> impl Strategy<Value = Restart> {
             let (initial, max) = if a <= b { (a, b) } else { (b, a) };
             Restart(RestartSpec {
                 policy,
-                backoff: Backoff { initial, max, multiplier, jitter },
+                backoff: Backoff {
+                    initial,
+                    max,
+                    multiplier,
+                    jitter,
+                },
                 limit: RestartLimit { count, window },
             })
         })

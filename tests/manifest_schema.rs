@@ -31,7 +31,11 @@ fn every_field_has_a_description() {
     let mut missing = Vec::new();
     let mut objects = vec![("".to_owned(), &schema)];
     if let Some(definitions) = schema["definitions"].as_object() {
-        objects.extend(definitions.iter().map(|(name, def)| (format!("/definitions/{name}"), def)));
+        objects.extend(
+            definitions
+                .iter()
+                .map(|(name, def)| (format!("/definitions/{name}"), def)),
+        );
     }
     for (path, object) in objects {
         for (field, property) in object["properties"].as_object().into_iter().flatten() {
@@ -40,7 +44,10 @@ fn every_field_has_a_description() {
             }
         }
     }
-    assert!(missing.is_empty(), "fields without a description: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "fields without a description: {missing:?}"
+    );
 }
 
 #[test]

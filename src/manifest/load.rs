@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
+use serde::Deserialize;
 
 use super::desired::{DesiredSet, desired_set};
 use super::diagnostic::{Code, Diagnostic, Location, sort_diagnostics};
@@ -279,7 +280,8 @@ fn location_of_offset(prefix: &[u8]) -> Location {
 }
 
 fn parse_text(path: &Path, text: &str, parsed: &mut ParsedFile) {
-    let documents = match MarkedYaml::load_from_str(text) {
+    let mut parser = saphyr_parser::Parser::new_from_str(text);
+    let documents = match MarkedYaml::load_from_parser(&mut parser) {
         Ok(documents) => documents,
         Err(err) => {
             parsed.diagnostics.push(syntax_diagnostic(path, text, &err));
@@ -324,7 +326,9 @@ fn parse_document(
         diagnostics.extend(schema_errors);
         return None;
     }
-    let manifest: Manifest = match serde_path_to_error::deserialize(&value) {
+    // The plain deserializer is fast; the path-tracking one only runs to locate an error.
+    let typed = Manifest::deserialize(&value).or_else(|_| serde_path_to_error::deserialize(&value));
+    let manifest: Manifest = match typed {
         Ok(manifest) => manifest,
         Err(err) => {
             let pointer = serde_pointer(err.path());

@@ -5,8 +5,6 @@
 //! typed deserialization, and records where each pointer came from, so that any later
 //! error — schema, serde or semantic — lands on the right `line:column`.
 
-use std::collections::HashMap;
-
 use saphyr::{MarkedYaml, Marker, Scalar, YamlData};
 use serde_json::{Map, Number, Value};
 
@@ -23,18 +21,41 @@ struct NodeSpan {
 }
 
 /// JSON pointer → source location, for one document.
+///
+/// Lookups happen only when something is reported, so the pointers are kept in one
+/// buffer and searched linearly: recording them is cheap, which keeps loading fast.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Spans {
-    nodes: HashMap<String, NodeSpan>,
+    /// Every pointer, concatenated.
+    text: String,
+    /// `(end of the pointer in text, span)`, in document order; each pointer starts where
+    /// the previous one ends.
+    nodes: Vec<(usize, NodeSpan)>,
 }
 
 impl Spans {
+    fn insert(&mut self, pointer: &str, node: NodeSpan) {
+        self.text.push_str(pointer);
+        self.nodes.push((self.text.len(), node));
+    }
+
+    fn get(&self, pointer: &str) -> Option<&NodeSpan> {
+        let mut start = 0;
+        for (end, node) in &self.nodes {
+            if &self.text[start..*end] == pointer {
+                return Some(node);
+            }
+            start = *end;
+        }
+        None
+    }
+
     /// Where the value at `pointer` starts; for a pointer that does not exist (a missing
     /// field), the nearest existing ancestor.
     pub fn value(&self, pointer: &str) -> Location {
         let mut current = pointer;
         loop {
-            if let Some(node) = self.nodes.get(current) {
+            if let Some(node) = self.get(current) {
                 return node.value;
             }
             match current.rfind('/') {
@@ -47,7 +68,7 @@ impl Spans {
     /// Where the key of the mapping entry at `pointer` is (`restart_polcy` in
     /// `restart_polcy: always`); the value's location for sequence items and the root.
     pub fn key(&self, pointer: &str) -> Location {
-        match self.nodes.get(pointer) {
+        match self.get(pointer) {
             Some(NodeSpan { key: Some(key), .. }) => *key,
             _ => self.value(pointer),
         }
@@ -55,7 +76,7 @@ impl Spans {
 
     /// Whether `pointer` names a node of the document.
     pub fn contains(&self, pointer: &str) -> bool {
-        self.nodes.contains_key(pointer)
+        self.get(pointer).is_some()
     }
 }
 
@@ -74,7 +95,10 @@ pub struct Unsupported {
 
 /// Converts one YAML document into JSON, recording every node's location.
 pub fn to_json(document: &MarkedYaml<'_>) -> Result<(Value, Spans), Unsupported> {
-    let mut spans = Spans::default();
+    let mut spans = Spans {
+        text: String::with_capacity(1024),
+        nodes: Vec::with_capacity(64),
+    };
     let mut pointer = String::new();
     let value = convert(document, &mut pointer, None, &mut spans, 0)?;
     Ok((value, spans))
@@ -138,9 +162,7 @@ fn convert(
             None,
         ));
     }
-    spans
-        .nodes
-        .insert(pointer.clone(), NodeSpan { value: here, key });
+    spans.insert(pointer, NodeSpan { value: here, key });
     let value = match &node.data {
         YamlData::Value(scalar) => scalar_to_json(scalar).map_err(|message| {
             fail(

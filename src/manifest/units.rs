@@ -210,7 +210,7 @@ impl fmt::Display for ByteSize {
     /// Canonical form: the largest suffix that divides the value exactly.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (name, factor) in SIZE_UNITS {
-            if self.0 >= factor && self.0 % factor == 0 {
+            if self.0 >= factor && self.0.is_multiple_of(factor) {
                 return write!(f, "{}{name}", self.0 / factor);
             }
         }
@@ -279,9 +279,12 @@ mod tests {
             ("0s", "0s"),
             ("1h1ms", "1h1ms"),
         ] {
-            let parsed: Duration = text.parse().unwrap();
-            assert_eq!(parsed.to_string(), canonical);
-            assert_eq!(canonical.parse::<Duration>().unwrap(), parsed);
+            let parsed: Result<Duration, _> = text.parse();
+            assert_eq!(
+                parsed.as_ref().map(ToString::to_string),
+                Ok(canonical.to_owned())
+            );
+            assert_eq!(canonical.parse::<Duration>(), parsed);
         }
     }
 
@@ -303,8 +306,14 @@ mod tests {
 
     #[test]
     fn sizes_parse_and_print_canonically() {
-        assert_eq!("256Mi".parse::<ByteSize>().unwrap().bytes(), 256 << 20);
-        assert_eq!("1024".parse::<ByteSize>().unwrap().to_string(), "1Ki");
+        assert_eq!(
+            "256Mi".parse::<ByteSize>().map(ByteSize::bytes),
+            Ok(256 << 20)
+        );
+        assert_eq!(
+            "1024".parse::<ByteSize>().map(|s| s.to_string()),
+            Ok("1Ki".to_owned())
+        );
         assert_eq!(ByteSize(1000).to_string(), "1000");
         for text in ["", "Mi", "1MB", "1.5Gi", "99999999999Ti"] {
             assert!(text.parse::<ByteSize>().is_err(), "{text:?} accepted");
