@@ -3,8 +3,19 @@
 //! Adding a command is a variant of [`Command`], a file with its `Args` and a `run`, and
 //! one arm in [`Command::run`]. Every command returns its exit code (see [`exit::Exit`]).
 
+pub mod command;
+pub mod completions;
+pub mod down;
+pub mod events;
 pub mod exit;
+pub mod logs;
+pub mod plan;
+pub mod reload;
+pub mod remote;
 pub mod schema;
+pub mod status;
+pub mod table;
+pub mod up;
 pub mod validate;
 
 use std::io::IsTerminal;
@@ -20,7 +31,7 @@ use exit::Exit;
     name = "herder",
     version,
     about,
-    after_help = "Exit codes: 0 success (valid), 1 invalid manifests or failure, 2 usage or I/O error.\nNO_COLOR disables colours."
+    after_help = "Exit codes: 0 success (valid), 1 invalid manifests or failure, 2 usage or I/O error, 4 no running instance.\nNO_COLOR disables colours."
 )]
 pub struct Cli {
     /// The command to run.
@@ -31,18 +42,67 @@ pub struct Cli {
 /// herder's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run DIR (default ./herder.d) in the foreground and apply every saved edit; Ctrl-C = ordered shutdown.
+    Up(up::UpArgs),
     /// Check manifest files and directories; exit 1 on any error.
     Validate(validate::ValidateArgs),
     /// Print the manifest JSON Schema (draft-07).
     Schema(schema::SchemaArgs),
+    /// What applying DIR would do to the running instance (or to nothing).
+    Plan(plan::PlanArgs),
+    /// Every child: state, pid, uptime, restarts, readiness, health, limits.
+    #[command(visible_alias = "ps")]
+    Status(status::StatusArgs),
+    /// A child's captured output; -f follows it.
+    Logs(logs::LogsArgs),
+    /// The event log; -f follows it, --since resumes.
+    Events(events::EventsArgs),
+    /// Restart a child's process now.
+    Restart(command::CommandArgs),
+    /// Stop a child and keep it stopped.
+    Stop(command::CommandArgs),
+    /// Start a stopped or failed child.
+    Start(command::CommandArgs),
+    /// Freeze a child's process group (SIGSTOP).
+    Pause(command::CommandArgs),
+    /// Thaw a paused child (SIGCONT).
+    Resume(command::CommandArgs),
+    /// Stop a child and hold it out of reconciliation until released.
+    Quarantine(command::CommandArgs),
+    /// End a quarantine.
+    Release(command::CommandArgs),
+    /// Send a signal to a child's process group.
+    Signal(command::SignalArgs),
+    /// Rescan the manifest directory now.
+    Reload(reload::ReloadArgs),
+    /// Ordered shutdown of the running instance.
+    Down(down::DownArgs),
+    /// Print a shell completion script.
+    Completions(completions::CompletionsArgs),
 }
 
 impl Command {
     /// Runs the command and returns its exit code.
     pub fn run(&self) -> u8 {
         match self {
+            Self::Up(args) => up::run(args),
             Self::Validate(args) => validate::run(args),
             Self::Schema(args) => schema::run(args),
+            Self::Plan(args) => plan::run(args),
+            Self::Status(args) => status::run(args),
+            Self::Logs(args) => logs::run(args),
+            Self::Events(args) => events::run(args),
+            Self::Restart(args) => command::run("restart", args),
+            Self::Stop(args) => command::run("stop", args),
+            Self::Start(args) => command::run("start", args),
+            Self::Pause(args) => command::run("pause", args),
+            Self::Resume(args) => command::run("resume", args),
+            Self::Quarantine(args) => command::run("quarantine", args),
+            Self::Release(args) => command::run("release", args),
+            Self::Signal(args) => command::run_signal(args),
+            Self::Reload(args) => reload::run(args),
+            Self::Down(args) => down::run(args),
+            Self::Completions(args) => completions::run(args),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod control;
 pub mod core;
+pub mod run;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,285 @@
+//! `herder up [DIR]`: run the manifest set in the foreground and apply every saved edit.
+//!
+//! Start-up order matters: the manifests are validated first (an invalid set never starts
+//! anything), then leftovers of a previous herder that was killed are stopped, then the
+//! spawner and reaper start (so herder is a subreaper before its first child), then the
+//! control socket is bound (refusing to run twice for one directory), and only then do the
+//! watcher and the reconciler begin.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::exit::Exit;
+use super::validate::{self, ValidateArgs};
+use super::{Format, color_enabled, print_error};
+use crate::api;
+use crate::events::{Event, EventKind, EventLog};
+use crate::paths;
+use crate::reconcile::Control;
+use crate::reconcile::run::{Wiring, run as reconcile};
+use crate::supervise::child::ChildContext;
+use crate::supervise::logs::{ForegroundSink, LogBook};
+use crate::supervise::spawn::Spawner;
+use crate::supervise::statefile::{StateFile, kill_leftovers};
+use crate::watch::{self, WatchConfig};
+
+/// Arguments of `herder up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The manifest directory to run and watch.
+    #[arg(default_value = "herder.d")]
+    pub dir: PathBuf,
+    /// The control socket (default: `$XDG_RUNTIME_DIR/herder/<instance>.sock`).
+    #[arg(long, env = "HERDER_SOCKET")]
+    pub socket: Option<PathBuf>,
+    /// Where logs, events and the state file go (default: `$XDG_STATE_HOME/herder/<instance>`).
+    #[arg(long, env = "HERDER_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Do not print the children's output (it is still captured in logs).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Why `herder up` could not run.
+#[derive(Debug, thiserror::Error)]
+enum UpError {
+    #[error("cannot use manifest directory {}", .path.display())]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot prepare state directory {}", .path.display())]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Spawner(#[from] crate::supervise::spawn::SpawnError),
+    #[error(transparent)]
+    Api(#[from] api::ApiError),
+    #[error("cannot install signal handlers")]
+    Signals(#[source] std::io::Error),
+}
+
+/// Runs herder in the foreground; returns the exit code.
+pub fn run(args: &UpArgs) -> u8 {
+    let dir = match std::fs::canonicalize(&args.dir) {
+        Ok(dir) if dir.is_dir() => dir,
+        Ok(_) => {
+            let source = std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory");
+            print_error(&UpError::Dir {
+                path: args.dir.clone(),
+                source,
+            });
+            return Exit::USAGE;
+        }
+        Err(source) => {
+            print_error(&UpError::Dir {
+                path: args.dir.clone(),
+                source,
+            });
+            return Exit::USAGE;
+        }
+    };
+    let verdict = validate::run(&ValidateArgs {
+        paths: vec![dir.clone()],
+        format: Format::Human,
+    });
+    if verdict != Exit::OK {
+        eprintln!("herder: refusing to start: fix the manifests above");
+        return verdict;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build();
+    let result = match runtime {
+        Ok(runtime) => runtime.block_on(up(dir, args)),
+        Err(source) => Err(UpError::Runtime(source)),
+    };
+    match result {
+        Ok(code) => u8::try_from(code).unwrap_or(Exit::INVALID),
+        Err(error) => {
+            print_error(&error);
+            Exit::USAGE
+        }
+    }
+}
+
+async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
+    let instance = paths::instance_name(&dir);
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| paths::state_dir(&instance));
+    let logs_dir = state_dir.join("logs");
+    std::fs::create_dir_all(&logs_dir).map_err(|source| UpError::StateDir {
+        path: logs_dir.clone(),
+        source,
+    })?;
+    let state_file = state_dir.join("children.json");
+    match kill_leftovers(&state_file) {
+        Ok(leftovers) if !leftovers.is_empty() => eprintln!(
+            "herder: stopped {} process group(s) left running by a previous herder",
+            leftovers.len()
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "cannot read the state file of a previous run"),
+    }
+    Spawner::global()?;
+    let socket = args
+        .socket
+        .clone()
+        .unwrap_or_else(|| paths::socket_path(&instance));
+    let listener = api::bind(&socket).await?;
+    let state_error = |source| UpError::StateDir {
+        path: state_dir.clone(),
+        source,
+    };
+    let events = EventLog::open(Some(&state_dir.join("events.jsonl"))).map_err(state_error)?;
+    let mut book = LogBook::new(Some(logs_dir.clone()));
+    if !args.quiet {
+        book = book.with_foreground(ForegroundSink::detect());
+    }
+    let logs = Arc::new(book);
+    let (child_tx, child_events) = mpsc::unbounded_channel();
+    let context = ChildContext::new(child_tx, Arc::clone(&logs))
+        .with_state_file(StateFile::open(state_file).map_err(state_error)?);
+    let (watcher, generations, _watch_task) = watch::spawn(WatchConfig::new(&dir));
+    let (requests_tx, requests) = mpsc::channel(256);
+    let control = Control {
+        requests: requests_tx,
+        events: Arc::clone(&events),
+        manifest_dir: dir.clone(),
+    };
+    let closing = CancellationToken::new();
+    let server = tokio::spawn(api::serve(
+        listener,
+        control,
+        Arc::clone(&logs),
+        closing.clone().cancelled_owned(),
+    ));
+    let printer = tokio::spawn(print_events(
+        Arc::clone(&events),
+        color_enabled(&std::io::stderr()),
+    ));
+    eprintln!(
+        "herder: watching {} (socket {}, state {})",
+        dir.display(),
+        socket.display(),
+        state_dir.display()
+    );
+    let code = reconcile(Wiring {
+        generations,
+        watcher,
+        requests,
+        events,
+        context,
+        child_events,
+        logs_dir: Some(logs_dir),
+    })
+    .await
+    .map_err(UpError::Signals)?;
+    closing.cancel();
+    printer.abort();
+    match server.await {
+        Ok(Err(error)) => print_error(&error),
+        Ok(Ok(())) | Err(_) => {}
+    }
+    Ok(code)
+}
+
+/// Prints lifecycle events on stderr as they happen, `herder | web: spawned (pid 42)`.
+async fn print_events(events: Arc<EventLog>, color: bool) {
+    let (backlog, mut live) = events.subscribe_since(0);
+    let mut last = 0;
+    for event in backlog {
+        last = event.seq;
+        eprintln!("{}", describe(&event, color));
+    }
+    loop {
+        match live.recv().await {
+            Ok(event) if event.seq > last => {
+                last = event.seq;
+                eprintln!("{}", describe(&event, color));
+            }
+            Ok(_) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                eprintln!("herder | ({missed} events not shown; see `herder events`)");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// One event as a line for people.
+fn describe(event: &Event, color: bool) -> String {
+    let what = match &event.kind {
+        EventKind::Spawned { pid } => format!("spawned (pid {pid})"),
+        EventKind::SpawnFailed { error } => format!("cannot spawn: {error}"),
+        EventKind::Ready => "ready".to_owned(),
+        EventKind::Unhealthy { reason } => format!("unhealthy: {reason}"),
+        EventKind::Exited {
+            code: Some(code), ..
+        } => format!("exited with code {code}"),
+        EventKind::Exited {
+            signal: Some(signal),
+            ..
+        } => format!("killed by signal {signal}"),
+        EventKind::Exited { .. } => "exited".to_owned(),
+        EventKind::Restarting { attempt, delay_ms } => {
+            format!("restarting in {delay_ms} ms (attempt {attempt})")
+        }
+        EventKind::Failed { reason } => format!("failed: {reason}"),
+        EventKind::Completed => "completed".to_owned(),
+        EventKind::Stopped { killed: true } => "stopped (killed after the stop timeout)".to_owned(),
+        EventKind::Stopped { killed: false } => "stopped".to_owned(),
+        EventKind::Reload {
+            generation,
+            operations,
+        } if operations.is_empty() => format!("manifests generation {generation}: nothing to do"),
+        EventKind::Reload {
+            generation,
+            operations,
+        } => format!(
+            "manifests generation {generation}: {}",
+            operations.join(", ")
+        ),
+        EventKind::ManifestError { location, message } => {
+            format!("{location}: {message} (keeping the last good version)")
+        }
+        EventKind::Command {
+            verb,
+            uid,
+            reason,
+            allowed,
+            ..
+        } => format!(
+            "{verb} by uid {uid}{}{}",
+            if *allowed { "" } else { " refused" },
+            reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ),
+        EventKind::Shutdown { reason } => format!("shutting down ({reason})"),
+    };
+    let subject = event
+        .child
+        .as_deref()
+        .map(|child| format!("{child}: "))
+        .unwrap_or_default();
+    if color {
+        format!("\x1b[2mherder |\x1b[0m {subject}{what}")
+    } else {
+        format!("herder | {subject}{what}")
+    }
+}
