@@ -13,6 +13,7 @@
 //! [`cli::run`].
 #![warn(missing_docs, clippy::unwrap_used)]
 
+pub mod api;
 pub mod cli;
 pub mod events;
 pub mod manifest;

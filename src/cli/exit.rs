@@ -7,6 +7,7 @@
 /// | 0 | success; for `validate`, every manifest is valid |
 /// | 1 | the manifests are invalid (`validate`), or the command failed |
 /// | 2 | usage error (bad arguments) or an I/O error (a path that cannot be read) |
+/// | 4 | no running herder instance to talk to (operator commands) |
 #[derive(Debug)]
 pub enum Exit {}
 
@@ -17,4 +18,8 @@ impl Exit {
     pub const INVALID: u8 = 1;
     /// Bad arguments, or a path that cannot be read.
     pub const USAGE: u8 = 2;
+    /// An operator command was refused or failed (the same code as [`Exit::INVALID`]).
+    pub const FAILED: u8 = 1;
+    /// No running herder instance was found, or the one named does not answer.
+    pub const NO_INSTANCE: u8 = 4;
 }

@@ -1,0 +1,409 @@
+//! The request/response endpoints: status, one child, logs, events, commands, reload,
+//! plan, manifest errors and shutdown. Each asks the reconciler through
+//! [`Control::ask`](crate::reconcile::Control::ask) and turns the answer into JSON.
+
+use std::path::PathBuf;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+
+use super::error::HttpError;
+use super::extract::{JsonBody, Params, Segments};
+use super::server::AppState;
+use super::wire::{
+    Accepted, ChildrenResponse, CommandRequest, CommandResponse, ErrorsResponse, EventsResponse,
+    LogEntry, LogsResponse, PlanDocument, PlanRequest, PlanText, ShutdownRequest, VERBS,
+};
+use crate::events::RING_CAPACITY;
+use crate::manifest::Diagnostic;
+use crate::manifest::model::Signal;
+use crate::plan::{self, Plan};
+use crate::reconcile::{
+    ChildDetail, Command, CommandError, ControlError, Peer, Request, StatusReport,
+};
+use crate::supervise::logs::book::RING_LINES;
+
+/// The longest `reason` accepted, in bytes (it goes into every audit record).
+pub const MAX_REASON_BYTES: usize = 1024;
+
+/// Lines `GET /v1/children/{name}/logs` returns without `?n=`.
+pub const DEFAULT_LOG_LINES: usize = 100;
+
+/// Events `GET /v1/events` returns without `?limit=`.
+pub const DEFAULT_EVENTS: usize = 1000;
+
+impl AppState {
+    /// The status report; 503 once the reconciler is gone.
+    pub(super) async fn status_report(&self) -> Result<StatusReport, HttpError> {
+        self.control
+            .ask(|reply| Request::Status { reply })
+            .await
+            .ok_or_else(HttpError::unavailable)
+    }
+
+    /// 404 for `name`, with suggestions from the children that exist.
+    pub(super) async fn unknown_child(&self, name: &str) -> HttpError {
+        let report = self.status_report().await.unwrap_or_default();
+        HttpError::unknown_child(name, report.children.iter().map(|c| c.name.as_str()))
+    }
+}
+
+/// `GET /v1/status`: every child, the generation, reloads and the manifest errors in force.
+pub(super) async fn status(State(state): State<AppState>) -> Result<Json<StatusReport>, HttpError> {
+    state.status_report().await.map(Json)
+}
+
+/// `GET /v1/children`: every child with its status.
+pub(super) async fn children(
+    State(state): State<AppState>,
+) -> Result<Json<ChildrenResponse>, HttpError> {
+    let report = state.status_report().await?;
+    Ok(Json(ChildrenResponse {
+        children: report.children,
+    }))
+}
+
+/// `GET /v1/children/{name}`: one child in detail.
+pub(super) async fn child(
+    State(state): State<AppState>,
+    Segments(name): Segments<String>,
+) -> Result<Json<ChildDetail>, HttpError> {
+    let detail = state
+        .control
+        .ask(|reply| Request::Child {
+            name: name.clone(),
+            reply,
+        })
+        .await
+        .ok_or_else(HttpError::unavailable)?;
+    match detail {
+        Some(detail) => Ok(Json(detail)),
+        None => Err(state.unknown_child(&name).await),
+    }
+}
+
+/// `?n=` of the logs endpoints.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LogsQuery {
+    /// How many of the last lines.
+    pub(super) n: Option<usize>,
+}
+
+/// `GET /v1/children/{name}/logs?n=N`: the last N lines in memory.
+pub(super) async fn logs(
+    State(state): State<AppState>,
+    Segments(name): Segments<String>,
+    Params(query): Params<LogsQuery>,
+) -> Result<Json<LogsResponse>, HttpError> {
+    let n = query.n.unwrap_or(DEFAULT_LOG_LINES).min(RING_LINES);
+    let lines = match state.logs.tail(&name, n) {
+        Some(lines) => lines.iter().map(LogEntry::from).collect(),
+        None => {
+            // No output captured yet is an empty log, if the child exists.
+            let report = state.status_report().await?;
+            if !report.children.iter().any(|child| child.name == name) {
+                return Err(state.unknown_child(&name).await);
+            }
+            Vec::new()
+        }
+    };
+    Ok(Json(LogsResponse { child: name, lines }))
+}
+
+/// `?since=&limit=` of `GET /v1/events`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EventsQuery {
+    since: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/events?since=SEQ&limit=N`: the newest N events after SEQ still in memory.
+pub(super) async fn events(
+    State(state): State<AppState>,
+    Params(query): Params<EventsQuery>,
+) -> Json<EventsResponse> {
+    let log = &state.control.events;
+    let last_seq = log.last_seq();
+    let limit = query.limit.unwrap_or(DEFAULT_EVENTS).min(RING_CAPACITY);
+    let events = log.since(query.since.unwrap_or(0), limit);
+    Json(EventsResponse { events, last_seq })
+}
+
+/// `POST /v1/children/{name}/{verb}`: an operator command, audited with the peer's
+/// credentials and reason.
+pub(super) async fn command(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Segments((name, verb)): Segments<(String, String)>,
+    JsonBody(request): JsonBody<CommandRequest>,
+) -> Result<Json<CommandResponse>, HttpError> {
+    check_reason(request.reason.as_deref())?;
+    let command = to_command(&verb, &name, &request)?;
+    let outcome = state
+        .control
+        .ask(|reply| Request::Command {
+            command,
+            peer,
+            reason: request.reason.clone(),
+            reply,
+        })
+        .await
+        .ok_or_else(HttpError::unavailable)?;
+    match outcome {
+        Ok(()) => Ok(Json(CommandResponse {
+            child: name,
+            command: verb,
+        })),
+        Err(ControlError::Command(CommandError::UnknownChild(_))) => {
+            Err(state.unknown_child(&name).await)
+        }
+        Err(error) => Err(HttpError::refused(&error)),
+    }
+}
+
+fn check_reason(reason: Option<&str>) -> Result<(), HttpError> {
+    match reason {
+        Some(reason) if reason.len() > MAX_REASON_BYTES => Err(HttpError::bad_request(format!(
+            "the reason is longer than {MAX_REASON_BYTES} bytes"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The reconciler's command for `verb` on `name`.
+fn to_command(verb: &str, name: &str, request: &CommandRequest) -> Result<Command, HttpError> {
+    if request.signal.is_some() && verb != "signal" {
+        return Err(HttpError::bad_request(format!(
+            "`signal` is only accepted by the signal command, not by `{verb}`"
+        )));
+    }
+    let name = name.to_owned();
+    Ok(match verb {
+        "restart" => Command::Restart(name),
+        "stop" => Command::Stop(name),
+        "start" => Command::Start(name),
+        "pause" => Command::Pause(name),
+        "resume" => Command::Resume(name),
+        "quarantine" => Command::Quarantine(name, request.reason.clone()),
+        "release" => Command::Release(name),
+        "signal" => {
+            let text = request.signal.as_deref().ok_or_else(|| {
+                HttpError::bad_request(
+                    "the signal command needs a `signal`, e.g. {\"signal\": \"SIGHUP\"}",
+                )
+            })?;
+            let signal: Signal = text.parse().map_err(|message: String| {
+                HttpError::bad_request(message).with_hint(format!(
+                    "one of {}",
+                    Signal::ALL.map(Signal::name).join(", ")
+                ))
+            })?;
+            Command::Signal(name, signal)
+        }
+        _ => {
+            return Err(HttpError::new(
+                StatusCode::NOT_FOUND,
+                "unknown-command",
+                format!("unknown command `{verb}`"),
+            )
+            .with_hint(format!("one of {}", VERBS.join(", "))));
+        }
+    })
+}
+
+/// `POST /v1/reload`: rescan the manifest directory now.
+pub(super) async fn reload(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+) -> Result<(StatusCode, Json<Accepted>), HttpError> {
+    state
+        .control
+        .ask(|reply| Request::Reload { peer, reply })
+        .await
+        .ok_or_else(HttpError::unavailable)?;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: true })))
+}
+
+/// `POST /v1/shutdown`: ordered shutdown of every child, then herder exits.
+pub(super) async fn shutdown(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    JsonBody(request): JsonBody<ShutdownRequest>,
+) -> Result<(StatusCode, Json<Accepted>), HttpError> {
+    check_reason(request.reason.as_deref())?;
+    state
+        .control
+        .ask(|reply| Request::Shutdown {
+            peer,
+            reason: request.reason,
+            reply,
+        })
+        .await
+        .ok_or_else(HttpError::unavailable)?;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: true })))
+}
+
+/// `GET /v1/errors`: the manifest errors in force.
+pub(super) async fn errors(
+    State(state): State<AppState>,
+) -> Result<Json<ErrorsResponse>, HttpError> {
+    let report = state.status_report().await?;
+    Ok(Json(ErrorsResponse {
+        errors: report.errors,
+    }))
+}
+
+/// `?format=` of the plan endpoints.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PlanQuery {
+    #[serde(default)]
+    format: PlanFormat,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum PlanFormat {
+    #[default]
+    Json,
+    Human,
+}
+
+/// `GET /v1/plan`: the plan of the watched directory against what runs.
+pub(super) async fn plan_watched(
+    State(state): State<AppState>,
+    Params(query): Params<PlanQuery>,
+) -> Result<Response, HttpError> {
+    let plan = state
+        .control
+        .ask(|reply| Request::Plan {
+            desired: None,
+            reply,
+        })
+        .await
+        .ok_or_else(HttpError::unavailable)?;
+    Ok(plan_response(&plan, Vec::new(), query.format))
+}
+
+/// `POST /v1/plan {"dir": "/abs/path"}`: the plan of another directory against what runs.
+pub(super) async fn plan_dir(
+    State(state): State<AppState>,
+    Params(query): Params<PlanQuery>,
+    JsonBody(request): JsonBody<Option<PlanRequest>>,
+) -> Result<Response, HttpError> {
+    let dir: PathBuf = request
+        .map(|request| request.dir)
+        .ok_or_else(|| HttpError::bad_request("the body needs a `dir`"))?;
+    if !dir.is_absolute() {
+        return Err(HttpError::bad_request(format!(
+            "`dir` must be an absolute path, not `{}`",
+            dir.display()
+        )));
+    }
+    let load = tokio::task::spawn_blocking(move || crate::manifest::load_dir(&dir)).await;
+    let (desired, diagnostics) = match load {
+        Ok(Ok(loaded)) => loaded,
+        Ok(Err(error)) => {
+            return Err(HttpError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad-directory",
+                error.to_string(),
+            ));
+        }
+        Err(join) => {
+            return Err(HttpError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("loading the directory failed: {join}"),
+            ));
+        }
+    };
+    let plan = state
+        .control
+        .ask(|reply| Request::Plan {
+            desired: Some(desired),
+            reply,
+        })
+        .await
+        .ok_or_else(HttpError::unavailable)?;
+    Ok(plan_response(&plan, diagnostics, query.format))
+}
+
+fn plan_response(plan: &Plan, diagnostics: Vec<Diagnostic>, format: PlanFormat) -> Response {
+    match format {
+        PlanFormat::Json => Json(PlanDocument::new(plan, &diagnostics)).into_response(),
+        PlanFormat::Human => Json(PlanText {
+            text: plan::render(plan, plan::Format::Human),
+            diagnostics,
+        })
+        .into_response(),
+    }
+}
+
+/// Every route the router does not know.
+pub(super) async fn not_found() -> HttpError {
+    HttpError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint")
+        .with_hint("the endpoints are under /v1 (see docs/api.md)")
+}
+
+/// A known route with the wrong method.
+pub(super) async fn method_not_allowed() -> HttpError {
+    HttpError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "this endpoint does not accept that method",
+    )
+}
+
+#[cfg(test)]
+#[expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on a broken expectation"
+)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbs_become_commands() {
+        let plain = CommandRequest::default();
+        for verb in VERBS.iter().filter(|verb| **verb != "signal") {
+            let command = to_command(verb, "web", &plain).unwrap();
+            assert_eq!(command.describe(), (*verb, "web"));
+        }
+        let hup = CommandRequest {
+            signal: Some("hup".into()),
+            ..CommandRequest::default()
+        };
+        assert_eq!(
+            to_command("signal", "web", &hup).unwrap(),
+            Command::Signal("web".into(), Signal::Sighup)
+        );
+        assert_eq!(
+            to_command("signal", "web", &plain).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            to_command("stop", "web", &hup).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+        let bogus = CommandRequest {
+            signal: Some("SIGBOGUS".into()),
+            ..CommandRequest::default()
+        };
+        let error = to_command("signal", "web", &bogus).unwrap_err();
+        assert!(error.detail.hint.unwrap().contains("SIGTERM"));
+        assert_eq!(
+            to_command("explode", "web", &plain)
+                .unwrap_err()
+                .detail
+                .code,
+            "unknown-command"
+        );
+        assert!(check_reason(Some(&"x".repeat(MAX_REASON_BYTES + 1))).is_err());
+    }
+}

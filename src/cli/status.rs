@@ -1,0 +1,199 @@
+//! `herder status` (alias `ps`): every child of the running instance as an aligned table,
+//! followed by the manifest errors in force; `--format json` prints the status report.
+
+use clap::Args;
+
+use super::exit::Exit;
+use super::remote::{ConnectArgs, block_on, connect, emit, to_json};
+use super::table::{Cell, render};
+use super::{Format, color_enabled};
+use crate::reconcile::{ChildStatus, StatusReport};
+
+/// Arguments of `herder status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Output format: `human` (a table) or `json` (the status report).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// How to reach the instance.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// Prints the status; exit 0, or 4 without a running instance.
+pub fn run(args: &StatusArgs) -> u8 {
+    block_on(async {
+        let client = connect(&args.connect).await?;
+        let report: StatusReport = client.get("/v1/status").await?;
+        let text = match args.format {
+            Format::Json => to_json(&report, true)?,
+            Format::Human => human(&report, color_enabled(&std::io::stdout())),
+        };
+        emit(&text)?;
+        Ok(Exit::OK)
+    })
+}
+
+/// The table and the errors in force.
+pub fn human(report: &StatusReport, color: bool) -> String {
+    let mut out = if report.children.is_empty() {
+        String::from("no children\n")
+    } else {
+        let rows: Vec<Vec<Cell>> = report.children.iter().map(row).collect();
+        render(
+            &[
+                "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "READY", "HEALTH", "LIMITS", "INFO",
+            ],
+            &rows,
+            color,
+        )
+    };
+    if !report.errors.is_empty() {
+        out.push_str(&format!(
+            "\n{} manifest error{} in force (the last good versions stay applied):\n",
+            report.errors.len(),
+            if report.errors.len() == 1 { "" } else { "s" }
+        ));
+        for error in &report.errors {
+            out.push_str(&format!(
+                "  {}:{}:{}: {}\n",
+                error.file.display(),
+                error.line,
+                error.column,
+                error.message
+            ));
+        }
+    }
+    if report.shutting_down {
+        out.push_str("\nherder is shutting down\n");
+    }
+    out
+}
+
+fn row(child: &ChildStatus) -> Vec<Cell> {
+    let dash = || Cell::plain("-");
+    let limits = child
+        .limits
+        .iter()
+        .map(|limit| format!("{}={}/{}", limit.name, limit.value, limit.enforcement))
+        .collect::<Vec<_>>()
+        .join(",");
+    let info = child
+        .reason
+        .clone()
+        .or_else(|| {
+            child
+                .last_exit
+                .as_ref()
+                .map(|exit| format!("last exit: {exit}"))
+        })
+        .unwrap_or_default();
+    vec![
+        Cell::plain(&child.name),
+        Cell::painted(&child.state, state_color(&child.state)),
+        child
+            .pid
+            .map_or_else(dash, |pid| Cell::plain(pid.to_string())),
+        child
+            .uptime_secs
+            .map_or_else(dash, |secs| Cell::plain(uptime(secs))),
+        Cell::plain(child.restarts.to_string()),
+        Cell::plain(if child.ready { "yes" } else { "no" }),
+        match child.healthy {
+            Some(true) => Cell::painted("ok", Some("32")),
+            Some(false) => Cell::painted("failing", Some("31")),
+            None => dash(),
+        },
+        if limits.is_empty() {
+            dash()
+        } else {
+            Cell::plain(limits)
+        },
+        Cell::plain(info),
+    ]
+}
+
+/// Green when serving, yellow on the way, red when in trouble, dim when at rest.
+fn state_color(state: &str) -> Option<&'static str> {
+    match state {
+        "ready" | "running" | "completed" => Some("32"),
+        "waiting" | "starting" | "backoff" | "stopping" | "paused" => Some("33"),
+        "failed" | "unhealthy" | "quarantined" => Some("31"),
+        "stopped" | "disabled" => Some("2"),
+        _ => None,
+    }
+}
+
+/// `45s`, `12m05s`, `3h02m`, `2d04h`.
+pub fn uptime(secs: f64) -> String {
+    let secs = secs.max(0.0) as u64;
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d{h:02}h")
+    } else if h > 0 {
+        format!("{h}h{m:02}m")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::control::LimitStatus;
+
+    #[test]
+    fn uptimes_read_naturally() {
+        assert_eq!(uptime(45.7), "45s");
+        assert_eq!(uptime(725.0), "12m05s");
+        assert_eq!(uptime(3.0 * 3600.0 + 120.0), "3h02m");
+        assert_eq!(uptime(2.0 * 86_400.0 + 4.0 * 3600.0), "2d04h");
+    }
+
+    #[test]
+    fn the_table_shows_every_column() {
+        let report = StatusReport {
+            children: vec![
+                ChildStatus {
+                    name: "api".into(),
+                    state: "ready".into(),
+                    pid: Some(4242),
+                    uptime_secs: Some(61.0),
+                    restarts: 1,
+                    ready: true,
+                    healthy: Some(true),
+                    limits: vec![LimitStatus {
+                        name: "memory".into(),
+                        value: "256Mi".into(),
+                        enforcement: "rlimit".into(),
+                    }],
+                    ..ChildStatus::default()
+                },
+                ChildStatus {
+                    name: "worker".into(),
+                    state: "backoff".into(),
+                    last_exit: Some("exited with code 1".into()),
+                    ..ChildStatus::default()
+                },
+            ],
+            ..StatusReport::default()
+        };
+        let text = human(&report, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("NAME    STATE    PID   UPTIME  RESTARTS"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("api     ready    4242  1m01s   1"),
+            "{text}"
+        );
+        assert!(lines[1].contains("memory=256Mi/rlimit"), "{text}");
+        assert!(
+            lines[2].ends_with("last exit: exited with code 1"),
+            "{text}"
+        );
+    }
+}
