@@ -40,12 +40,14 @@ struct FileContent {
 struct State {
     entries: BTreeMap<i32, Entry>,
     version: u64,
+    written: u64,
 }
 
 #[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
+    flushed: Condvar,
 }
 
 impl Shared {
@@ -67,6 +69,7 @@ impl StateFile {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
+            flushed: Condvar::new(),
         });
         let writer = Arc::clone(&shared);
         std::thread::Builder::new()
@@ -98,6 +101,19 @@ impl StateFile {
         }
     }
 
+    /// Blocks until every change made so far is on disk (or failed to be written). For shutdown and tests.
+    pub fn flush(&self) {
+        let mut st = self.shared.lock();
+        let target = st.version;
+        while st.written < target {
+            st = self
+                .shared
+                .flushed
+                .wait(st)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
     fn touch(&self) {
         self.shared.lock().version += 1;
         self.shared.changed.notify_one();
@@ -120,6 +136,8 @@ fn write_loop(path: &Path, shared: &Shared) {
         if let Err(e) = write_atomically(path, &content) {
             tracing::warn!(path = %path.display(), error = %e, "cannot write the state file");
         }
+        shared.lock().written = written;
+        shared.flushed.notify_all();
     }
 }
 

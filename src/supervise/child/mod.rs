@@ -61,3 +61,6 @@ impl ChildContext {
         self
     }
 }
+
+#[cfg(test)]
+mod tests;
