@@ -166,12 +166,17 @@ fn suggest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Vec<Stri
     let mut scored: Vec<(f64, &str)> = known
         .into_iter()
         .filter_map(|candidate| {
-            let score = if !name.is_empty() && candidate.starts_with(name) {
+            let prefix = !name.is_empty() && candidate.starts_with(name);
+            let edits = strsim::damerau_levenshtein(name, candidate);
+            let similar = strsim::jaro_winkler(name, candidate);
+            // A few edits (`wbe` → `web`, a swap) or a shared stem, like validate's hints.
+            let close = prefix || edits <= (name.chars().count() / 3).max(1) || similar >= 0.8;
+            let score = if prefix {
                 1.0
             } else {
-                strsim::jaro_winkler(name, candidate)
+                similar.max(strsim::normalized_damerau_levenshtein(name, candidate))
             };
-            (score >= 0.75).then_some((score, candidate))
+            close.then_some((score, candidate))
         })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));

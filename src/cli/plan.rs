@@ -37,13 +37,12 @@ pub struct PlanArgs {
 }
 
 /// Prints the plan; exit 0, 1 when the directory has errors, 2 when it cannot be read,
-/// 4 when `--socket` names no running instance.
+/// 4 when the instance `--socket` names does not answer.
 pub fn run(args: &PlanArgs) -> u8 {
     block_on(async {
         let dir = match (&args.dir, &args.socket) {
             (None, Some(socket)) => {
-                let client = live(socket).await?;
-                return remote(&client, None, args.format).await;
+                return remote(&Client::new(socket), None, args.format).await;
             }
             (dir, _) => dir.clone().unwrap_or_else(|| PathBuf::from("herder.d")),
         };
@@ -52,7 +51,7 @@ pub fn run(args: &PlanArgs) -> u8 {
             source,
         })?;
         match &args.socket {
-            Some(socket) => remote(&live(socket).await?, Some(canonical), args.format).await,
+            Some(socket) => remote(&Client::new(socket), Some(canonical), args.format).await,
             None => {
                 let socket = socket_for_dir(&canonical)?;
                 if is_live(&socket).await {
@@ -63,16 +62,6 @@ pub fn run(args: &PlanArgs) -> u8 {
             }
         }
     })
-}
-
-async fn live(socket: &Path) -> Result<Client, RemoteError> {
-    if is_live(socket).await {
-        Ok(Client::new(socket))
-    } else {
-        Err(RemoteError::NotServing {
-            socket: socket.to_path_buf(),
-        })
-    }
 }
 
 /// Asks the instance: its watched directory (`dir` = `None`) or `dir`.

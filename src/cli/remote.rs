@@ -37,12 +37,6 @@ pub enum RemoteError {
     /// No single running instance.
     #[error(transparent)]
     Discover(#[from] DiscoverError),
-    /// The socket named does not answer.
-    #[error("no herder instance answers on {} (start one with `herder up DIR`)", socket.display())]
-    NotServing {
-        /// The socket.
-        socket: PathBuf,
-    },
     /// No instance watches the directory named.
     #[error("no running herder instance for {} (start one with `herder up {}`)", dir.display(), dir.display())]
     NoInstanceFor {
@@ -74,7 +68,6 @@ impl RemoteError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Discover(_)
-            | Self::NotServing { .. }
             | Self::NoInstanceFor { .. }
             | Self::Client(ClientError::Connect { .. }) => Exit::NO_INSTANCE,
             Self::Dir { .. } | Self::Load(_) | Self::Output(_) => Exit::USAGE,
@@ -95,14 +88,8 @@ pub fn socket_for_dir(dir: &Path) -> Result<PathBuf, RemoteError> {
 /// A client of the instance `args` designate, checked to be running.
 pub async fn connect(args: &ConnectArgs) -> Result<Client, RemoteError> {
     let socket = match (&args.socket, &args.dir) {
-        (Some(socket), _) => {
-            if !is_live(socket).await {
-                return Err(RemoteError::NotServing {
-                    socket: socket.clone(),
-                });
-            }
-            socket.clone()
-        }
+        // A named socket is used as is: the request says why it cannot connect.
+        (Some(socket), _) => socket.clone(),
         (None, Some(dir)) => {
             let socket = socket_for_dir(dir)?;
             if !is_live(&socket).await {

@@ -1,0 +1,399 @@
+//! A running `herder up` for the control API tests, isolated in its own temporary
+//! directory (`XDG_RUNTIME_DIR` and `XDG_STATE_HOME` point into it, so instance discovery
+//! sees only this instance), and helpers to run the `herder` CLI against it.
+//!
+//! Every wait is bounded: output is read by threads into channels read with
+//! `recv_timeout`, and a failure names what was awaited.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long any single step may take before the test fails.
+pub const STEP: Duration = Duration::from_secs(20);
+
+/// The `herder` binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_herder")
+}
+
+/// A child that prints, echoes SIGHUP and runs until stopped; every command is permitted.
+pub const WEB: &str = r#"name: web
+command: ["sh", "-c", "echo web started; trap 'echo got HUP' HUP; while :; do sleep 0.1; done"]
+command_permissions: {restart: true, stop: true, signals: [SIGHUP]}
+stop: {timeout: 2s}
+"#;
+
+/// A child whose manifest permits no command.
+pub const LOCKED: &str = r#"name: locked
+command: ["sh", "-c", "while :; do sleep 0.2; done"]
+command_permissions: {restart: false, stop: false, signals: []}
+stop: {timeout: 2s}
+"#;
+
+/// Output of a finished CLI run.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code (`-1` when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// The CLI process's pid (what the audit record must name).
+    pub pid: u32,
+}
+
+impl Output {
+    /// Panics with the whole output unless the exit code is `code`.
+    pub fn expect_code(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "unexpected exit code; output: {self:#?}");
+        self
+    }
+
+    /// stdout parsed as one JSON document.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+/// Lines of a running process's stream, read by a thread.
+pub struct Lines {
+    rx: Receiver<String>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Lines {
+    fn spawn(stream: impl Read + Send + 'static) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                log.lock().unwrap().push(line.clone());
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { rx, seen }
+    }
+
+    /// The next line that satisfies `want`, within [`STEP`]; panics naming `what`.
+    pub fn wait_for(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) if want(&line) => return line,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "timed out waiting for {what}; lines so far:\n{}",
+                        self.all()
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("stream ended before {what}; lines:\n{}", self.all())
+                }
+            }
+        }
+    }
+
+    /// The next line parsed as JSON that satisfies `want`.
+    pub fn wait_json(&self, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+        let line = self.wait_for(what, |line| {
+            serde_json::from_str::<Value>(line).is_ok_and(|v| want(&v))
+        });
+        serde_json::from_str(&line).unwrap()
+    }
+
+    /// Every line read so far.
+    pub fn all(&self) -> String {
+        self.seen.lock().unwrap().join("\n")
+    }
+}
+
+/// A CLI process still running (`-f`), killed on drop.
+pub struct Follower {
+    child: Child,
+    /// Its standard output.
+    pub stdout: Lines,
+    /// Its standard error.
+    pub stderr: Lines,
+}
+
+impl Follower {
+    /// Waits (bounded) for it to exit by itself.
+    pub fn wait_exit(mut self) -> ExitStatus {
+        let deadline = Instant::now() + STEP;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the follower did not exit; stderr:\n{}",
+                self.stderr.all()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `herder up`.
+pub struct Instance {
+    /// Holds everything; removed on drop.
+    pub root: tempfile::TempDir,
+    /// The manifest directory.
+    pub dir: PathBuf,
+    /// The socket it serves.
+    pub socket: PathBuf,
+    up: Option<Child>,
+    /// Its standard error (lifecycle events, errors).
+    pub stderr: Lines,
+}
+
+impl Instance {
+    /// Writes `manifests` (`file name`, YAML) and starts `herder up --quiet` on them; returns
+    /// once the socket is bound.
+    pub fn start(manifests: &[(&str, &str)]) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("herder.d");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, yaml) in manifests {
+            std::fs::write(dir.join(name), yaml).unwrap();
+        }
+        let mut instance = Self {
+            socket: PathBuf::new(),
+            dir,
+            up: None,
+            stderr: Lines {
+                rx: mpsc::channel().1,
+                seen: Arc::default(),
+            },
+            root,
+        };
+        instance.launch();
+        instance
+    }
+
+    /// Starts `herder up` on this directory (again).
+    pub fn launch(&mut self) {
+        let mut up = self
+            .command(&["up", "--quiet"])
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        self.stderr = Lines::spawn(up.stderr.take().unwrap());
+        self.up = Some(up);
+        let line = self
+            .stderr
+            .wait_for("`herder up` to bind its socket", |line| {
+                line.contains("herder: watching")
+            });
+        let socket = line
+            .split("(socket ")
+            .nth(1)
+            .and_then(|rest| rest.split(", state").next())
+            .unwrap_or_else(|| panic!("no socket in {line:?}"));
+        self.socket = PathBuf::from(socket);
+    }
+
+    /// The runtime directory the instance's socket lives in.
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.root.path().join("run")
+    }
+
+    /// A `herder` command with this instance's environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(binary());
+        command
+            .args(args)
+            .env("XDG_RUNTIME_DIR", self.runtime_dir())
+            .env("XDG_STATE_HOME", self.root.path().join("state"))
+            .env("NO_COLOR", "1")
+            .env_remove("HERDER_SOCKET")
+            .env_remove("HERDER_STATE_DIR");
+        command
+    }
+
+    /// Runs the CLI to completion (bounded).
+    pub fn herder(&self, args: &[&str]) -> Output {
+        run_bounded(self.command(args))
+    }
+
+    /// Starts a CLI that keeps running (`logs -f`, `events -f`).
+    pub fn follow(&self, args: &[&str]) -> Follower {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = Lines::spawn(child.stdout.take().unwrap());
+        let stderr = Lines::spawn(child.stderr.take().unwrap());
+        Follower {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The pid of `herder up`.
+    pub fn pid(&self) -> u32 {
+        self.up.as_ref().unwrap().id()
+    }
+
+    /// The status of `name` from `herder status --format json`.
+    pub fn child(&self, name: &str) -> Value {
+        let status = self
+            .herder(&["status", "--format", "json"])
+            .expect_code(0)
+            .json();
+        status["children"]
+            .as_array()
+            .and_then(|children| children.iter().find(|c| c["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no child {name} in {status:#}"))
+    }
+
+    /// Waits until `name` reports `state` (a deadline loop on `herder status`).
+    pub fn wait_state(&self, name: &str, state: &str) -> Value {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let child = self.child(name);
+            if child["state"] == state {
+                return child;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} never reached {state}; last status {child:#}; herder stderr:\n{}",
+                self.stderr.all()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits (bounded) for `herder up` to exit and returns its status.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let up = self.up.as_mut().unwrap();
+        let deadline = Instant::now() + STEP;
+        loop {
+            if let Some(status) = up.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "herder up did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills `herder up` with SIGKILL (leaving its socket file behind) and reaps it.
+    pub fn kill(&mut self) {
+        let up = self.up.as_mut().unwrap();
+        up.kill().unwrap();
+        up.wait().unwrap();
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(up) = self.up.as_mut()
+            && up.try_wait().ok().flatten().is_none()
+        {
+            // Ordered shutdown first, so no child outlives the test.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(up.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let deadline = Instant::now() + STEP;
+            while up.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = up.kill();
+            let _ = up.wait();
+        }
+    }
+}
+
+/// Runs `command` to completion within [`STEP`], killing it if it hangs.
+pub fn run_bounded(mut command: Command) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let read = |mut stream: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stream.read_to_string(&mut text);
+            text
+        })
+    };
+    let out = read(Box::new(stdout));
+    let err = read(Box::new(stderr));
+    let deadline = Instant::now() + STEP;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "`herder {:?}` did not finish",
+                command.get_args().collect::<Vec<_>>()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Output {
+        code: status.code().unwrap_or(-1),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+        pid,
+    }
+}
+
+/// The events of `herder events --format json` (one JSON object per line).
+pub fn events(instance: &Instance, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["events", "--format", "json", "--limit", "10000"];
+    all.extend_from_slice(args);
+    instance
+        .herder(&all)
+        .expect_code(0)
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// Mode bits of `path` (without the file type).
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777
+}
