@@ -1,7 +1,7 @@
 //! One child incarnation: its actor ([`task`]), handle, commands and state machine.
 //!
 //! The reconciler calls [`spawn_child`] once per incarnation and keeps the returned [`ChildHandle`]. The actor
-//! reports every transition as a [`ChildEvent`](crate::supervise::event::ChildEvent) on the shared channel of
+//! reports every transition as a [`ChildEvent`] on the shared channel of
 //! [`ChildContext`] and publishes a [`ChildStatus`] snapshot on a `watch` channel.
 
 pub mod command;
