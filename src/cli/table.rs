@@ -52,7 +52,8 @@ pub fn render(headers: &[&str], rows: &[Vec<Cell>], color: bool) -> String {
                 (true, Some(sgr)) => line.push_str(&format!("\x1b[{sgr}m{}\x1b[0m", cell.text)),
                 _ => line.push_str(&cell.text),
             }
-            let pad = widths[i].saturating_sub(cell.text.chars().count());
+            let width = widths.get(i).copied().unwrap_or_default();
+            let pad = width.saturating_sub(cell.text.chars().count());
             line.extend(std::iter::repeat_n(' ', pad));
         }
         out.push_str(line.trim_end());

@@ -265,6 +265,12 @@ impl Instance {
 
     /// The status of `name` from `herder status --format json`.
     pub fn child(&self, name: &str) -> Value {
+        self.find_child(name)
+            .unwrap_or_else(|| panic!("no child {name} in the status"))
+    }
+
+    /// The status of `name`, if the instance has it yet.
+    pub fn find_child(&self, name: &str) -> Option<Value> {
         let status = self
             .herder(&["status", "--format", "json"])
             .expect_code(0)
@@ -272,14 +278,14 @@ impl Instance {
         status["children"]
             .as_array()
             .and_then(|children| children.iter().find(|c| c["name"] == name).cloned())
-            .unwrap_or_else(|| panic!("no child {name} in {status:#}"))
     }
 
-    /// Waits until `name` reports `state` (a deadline loop on `herder status`).
+    /// Waits until `name` reports `state` (a deadline loop on `herder status`; right after
+    /// start the first generation may not be applied yet).
     pub fn wait_state(&self, name: &str, state: &str) -> Value {
         let deadline = Instant::now() + STEP;
         loop {
-            let child = self.child(name);
+            let child = self.find_child(name).unwrap_or_default();
             if child["state"] == state {
                 return child;
             }
