@@ -14,9 +14,9 @@
 //!   changed files that declared or removed the names involved) go back to their last good
 //!   version, and the set is checked again, until no new error remains.
 //! * **A half-written save never retires a child.** Additions and changes apply at once, but
-//!   a file that is gone, empty, or no longer declares a child keeps its last good version in
-//!   force until the loss has held for the settle time, confirmed by a later rescan (the
-//!   scanner asks for one). A truncate-then-write, a vim rename-away or a ConfigMap swap in
+//!   a child whose file is gone, empty, or no longer declares it (and no other file does)
+//!   stays in force, with its last good manifest, until the loss has held for the settle
+//!   time, confirmed by a later rescan (the scanner asks for one). A truncate-then-write, a vim rename-away or a ConfigMap swap in
 //!   flight therefore never stops anything. A directory that cannot be listed (deleted,
 //!   being recreated) changes nothing at all.
 //!
@@ -28,7 +28,7 @@ use std::io::{self, Read as _};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -67,6 +67,81 @@ impl Fingerprint {
             ctime: (meta.ctime(), meta.ctime_nsec()),
         })
     }
+
+    /// Whether the last change is old enough for the fingerprint to be trusted: file
+    /// timestamps come from a coarse clock, so two writes within one tick can leave the
+    /// same fingerprint. A change younger than [`RACY`] is not trusted (as git does with
+    /// its "racily clean" entries) and the file is read again at the next scan.
+    fn settled(&self) -> bool {
+        let (secs, nanos) = self.ctime;
+        let changed = u64::try_from(secs).ok().and_then(|secs| {
+            let nanos = u32::try_from(nanos).ok()?;
+            SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+        });
+        changed.is_some_and(|changed| {
+            SystemTime::now()
+                .duration_since(changed)
+                .is_ok_and(|age| age >= RACY)
+        })
+    }
+}
+
+/// How old a change must be before a fingerprint vouches for the content (well above the
+/// kernel's timestamp granularity of one tick).
+const RACY: Duration = Duration::from_millis(100);
+
+/// The directory listing, kept while no directory of the tree changed.
+#[derive(Debug)]
+struct Listing {
+    /// The manifest files, sorted.
+    paths: Vec<PathBuf>,
+    /// Every directory under the manifest directory (dot-directories and symlinked ones
+    /// included), with its fingerprint: adding, removing or renaming an entry changes its
+    /// directory's.
+    dirs: Vec<(PathBuf, Fingerprint)>,
+}
+
+impl Listing {
+    /// Whether no directory changed since the listing was taken.
+    fn is_current(&self) -> bool {
+        self.dirs
+            .iter()
+            .all(|(dir, fingerprint)| Fingerprint::of(dir).as_ref() == Some(fingerprint))
+    }
+}
+
+/// Every directory under `root` (itself included), following symlinks, each real directory
+/// once; `None` if one changed too recently to be trusted.
+fn directories(root: &Path) -> Option<Vec<(PathBuf, Fingerprint)>> {
+    let mut found = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Some(fingerprint) = Fingerprint::of(&dir) else {
+            continue;
+        };
+        if !fingerprint.settled() {
+            return None;
+        }
+        if !seen.insert((fingerprint.device, fingerprint.inode)) {
+            continue;
+        }
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return None;
+        };
+        for entry in entries.flatten() {
+            let is_dir = match entry.file_type() {
+                Ok(kind) if kind.is_dir() => true,
+                Ok(kind) if kind.is_symlink() => entry.path().is_dir(),
+                _ => false,
+            };
+            if is_dir {
+                stack.push(entry.path());
+            }
+        }
+        found.push((dir, fingerprint));
+    }
+    Some(found)
 }
 
 /// Everything known about one manifest file.
@@ -124,6 +199,18 @@ pub struct Scanner {
     touched: BTreeSet<PathBuf>,
     published: Option<Published>,
     number: u64,
+    /// The problems passed in by the last full scan.
+    extra: Vec<Diagnostic>,
+    /// The secret files of the documents in force, with their fingerprints.
+    secret_files: Vec<(PathBuf, Option<Fingerprint>)>,
+    /// Their folders.
+    secret_dirs: BTreeSet<PathBuf>,
+    /// The cross-file diagnostics of the documents in force, as of the last full scan.
+    baseline: Vec<Diagnostic>,
+    /// The last listing, while it can be trusted.
+    listing: Option<Listing>,
+    /// Whether the last scan could list the directory.
+    listed: bool,
 }
 
 impl Scanner {
@@ -137,6 +224,12 @@ impl Scanner {
             touched: BTreeSet::new(),
             published: None,
             number: 0,
+            extra: Vec::new(),
+            secret_files: Vec::new(),
+            secret_dirs: BTreeSet::new(),
+            baseline: Vec::new(),
+            listing: None,
+            listed: false,
         }
     }
 
@@ -145,26 +238,50 @@ impl Scanner {
         &self.dir
     }
 
+    /// The desired set of the last generation, if there was one.
+    pub fn desired(&self) -> Option<&DesiredSet> {
+        self.published.as_ref().map(|published| &published.desired)
+    }
+
     /// Rescans the directory at `now`. `extra` holds problems found outside the scan (the
     /// watcher's), reported with the file diagnostics. The first scan always yields a
     /// generation.
+    ///
+    /// When no file, secret file or problem changed and no removal is on hold, the scan stops
+    /// after the `stat`s: the set cannot have changed.
     pub fn scan(&mut self, now: Instant, extra: &[Diagnostic]) -> Scan {
         let mut diagnostics: Vec<Diagnostic> = extra.to_vec();
-        let listed = match list_manifest_files(&self.dir) {
-            Ok(paths) => {
-                self.refresh(&paths);
-                true
-            }
+        let (listed, files_changed) = match self.list() {
+            Ok(paths) => (true, self.refresh(&paths)),
             Err(err) => {
                 diagnostics.push(directory_diagnostic(&self.dir, &err));
-                false
+                (false, true)
             }
         };
+        let secrets_changed = self
+            .secret_files
+            .iter()
+            .any(|(path, fingerprint)| Fingerprint::of(path) != *fingerprint);
+        let listed_before = std::mem::replace(&mut self.listed, listed);
+        if self.published.is_some()
+            && listed_before
+            && !files_changed
+            && !secrets_changed
+            && self.pending.is_empty()
+            && self.extra == extra
+        {
+            return Scan {
+                generation: None,
+                settle_at: None,
+                secret_dirs: self.secret_dirs.clone(),
+            };
+        }
+        self.extra = extra.to_vec();
 
         let mut proposals = self.propose();
         let holding = self.hold_removals(&mut proposals, now, listed);
         let (cross_file, rejected) = self.check(&mut proposals);
-        let removed = self.commit(proposals);
+        let removed = self.commit(proposals, &holding);
 
         for entry in self.files.values() {
             if let Some(parsed) = &entry.parsed {
@@ -177,7 +294,7 @@ impl Scanner {
 
         let statuses = self.statuses(&diagnostics, &holding, &rejected, &removed);
         let docs = self.docs_in_force();
-        let secret_dirs = secret_dirs(&docs);
+        self.remember_secrets(&docs);
         let settle_at = holding
             .iter()
             .filter_map(|path| self.pending.get(path))
@@ -187,44 +304,79 @@ impl Scanner {
         Scan {
             generation,
             settle_at,
-            secret_dirs,
+            secret_dirs: self.secret_dirs.clone(),
         }
     }
 
-    /// Reads and parses the listed files whose fingerprint changed; marks the others absent.
-    fn refresh(&mut self, paths: &[PathBuf]) {
-        let listed: BTreeSet<&PathBuf> = paths.iter().collect();
-        for entry in self
-            .files
-            .iter_mut()
-            .filter_map(|(path, entry)| (!listed.contains(path)).then_some(entry))
+    /// The manifest files, sorted: the cached listing while no directory of the tree
+    /// changed, else a fresh one (directories are fingerprinted first, so a change during
+    /// the listing invalidates it).
+    fn list(&mut self) -> Result<Vec<PathBuf>, LoadError> {
+        if let Some(listing) = &self.listing
+            && listing.is_current()
         {
-            entry.parsed = None;
-            entry.fingerprint = None;
+            return Ok(listing.paths.clone());
         }
-        for path in paths {
-            let fingerprint = Fingerprint::of(path);
-            let entry = self.files.entry(path.clone()).or_default();
-            if fingerprint.is_some() && entry.fingerprint == fingerprint && entry.parsed.is_some() {
-                continue;
+        self.listing = None;
+        let dirs = directories(&self.dir);
+        let mut paths = list_manifest_files(&self.dir)?;
+        if !paths.is_sorted() {
+            paths.sort();
+        }
+        if let Some(dirs) = dirs {
+            self.listing = Some(Listing {
+                paths: paths.clone(),
+                dirs,
+            });
+        }
+        Ok(paths)
+    }
+
+    /// Brings the cache in line with the sorted listing: reads and parses the files whose
+    /// fingerprint changed, marks unlisted ones absent. Returns whether anything changed.
+    fn refresh(&mut self, paths: &[PathBuf]) -> bool {
+        let mut changed = false;
+        let mut added = Vec::new();
+        let mut listing = paths.iter().peekable();
+        // Both sides are sorted the same way: walk them together instead of looking up
+        // thousands of paths.
+        for (path, entry) in &mut self.files {
+            while let Some(new) = listing.next_if(|listed| listed.as_path() < path.as_path()) {
+                added.push(new);
             }
-            // Stat before reading: if the file changes in between, the cached fingerprint is
-            // older than the content and the next scan reads it again.
-            let (parsed, fingerprint) = match read(path) {
-                Ok(Some(bytes)) => (Some(parse_file(path, &bytes)), fingerprint),
-                Ok(None) => (None, None),
-                Err(diagnostic) => (
-                    Some(ParsedFile {
-                        path: path.clone(),
-                        docs: Vec::new(),
-                        diagnostics: vec![diagnostic],
-                    }),
-                    None,
-                ),
-            };
-            entry.parsed = parsed;
-            entry.fingerprint = fingerprint;
+            if listing.next_if(|listed| *listed == path).is_some() {
+                changed |= refresh_entry(path, entry);
+            } else if entry.parsed.is_some() {
+                entry.parsed = None;
+                entry.fingerprint = None;
+                changed = true;
+            }
         }
+        added.extend(listing);
+        for path in added {
+            let mut entry = FileEntry::default();
+            refresh_entry(path, &mut entry);
+            self.files.insert(path.clone(), entry);
+            changed = true;
+        }
+        changed
+    }
+
+    /// Remembers the secret files the documents in force read (and their folders), so that
+    /// an unchanged scan can still notice a rotated secret.
+    fn remember_secrets(&mut self, docs: &[ManifestDoc]) {
+        let files = secret_files(docs);
+        self.secret_dirs = files
+            .iter()
+            .filter_map(|path| path.parent().map(Path::to_path_buf))
+            .collect();
+        self.secret_files = files
+            .into_iter()
+            .map(|path| {
+                let fingerprint = Fingerprint::of(&path);
+                (path, fingerprint)
+            })
+            .collect();
     }
 
     /// What each file's current content proposes, before removals and cross-file checks.
@@ -247,8 +399,11 @@ impl Scanner {
             .collect()
     }
 
-    /// Puts back the last good version of files whose proposal drops children that no other
-    /// file declares, until that has held for the settle time. Returns the files on hold.
+    /// Keeps the children a file's new content drops (and no other file declares) in force
+    /// next to that new content, until the loss has held for the settle time: additions and
+    /// changes apply at once, removals wait. A dropped manifest that shares its name with the
+    /// new content (replicas scaled down) holds the whole file back instead. Returns the
+    /// files on hold.
     fn hold_removals(
         &mut self,
         proposals: &mut BTreeMap<PathBuf, Proposal>,
@@ -263,30 +418,49 @@ impl Scanner {
         }
         let mut holding = BTreeSet::new();
         for (path, proposal) in proposals.iter_mut() {
-            let loses = matches!(proposal, Proposal::New(_))
-                && self.in_force(path).iter().any(|doc| {
+            let Proposal::New(new_docs) = proposal else {
+                self.pending.remove(path);
+                continue;
+            };
+            let in_force = self.in_force(path).to_vec();
+            let dropped: Vec<&ManifestDoc> = in_force
+                .iter()
+                .filter(|doc| {
                     replica_names(&doc.manifest)
                         .iter()
                         .any(|name| !proposed_names.contains(name))
-                });
-            if !loses {
+                })
+                .collect();
+            if dropped.is_empty() {
                 self.pending.remove(path);
                 continue;
             }
             let since = *self.pending.entry(path.clone()).or_insert(now);
-            if !(may_confirm && now.saturating_duration_since(since) >= self.settle) {
-                *proposal = Proposal::Keep;
-                holding.insert(path.clone());
+            if may_confirm && now.saturating_duration_since(since) >= self.settle {
+                continue;
             }
+            holding.insert(path.clone());
+            let rescaled = dropped.iter().any(|old| {
+                new_docs
+                    .iter()
+                    .any(|new| new.manifest.name == old.manifest.name)
+            });
+            let mut merged = new_docs.clone();
+            merged.extend(dropped.into_iter().cloned());
+            *proposal = if rescaled || same_docs(&merged, &in_force) {
+                Proposal::Keep
+            } else {
+                Proposal::New(merged)
+            };
         }
         holding
     }
 
     /// Runs the cross-file checks, reverting the changed files at fault until the set has no
-    /// error the documents in force do not have. Returns the final diagnostics (with those
-    /// that caused a rejection) and the rejected files.
+    /// error the documents in force did not have (as of the last full scan). Returns the
+    /// final diagnostics (with those that caused a rejection) and the rejected files.
     fn check(
-        &self,
+        &mut self,
         proposals: &mut BTreeMap<PathBuf, Proposal>,
     ) -> (Vec<Diagnostic>, BTreeSet<PathBuf>) {
         let candidate = |proposals: &BTreeMap<PathBuf, Proposal>| -> Vec<ManifestDoc> {
@@ -295,9 +469,6 @@ impl Scanner {
                 .flat_map(|(path, proposal)| self.candidate(path, proposal).iter().cloned())
                 .collect()
         };
-        let mut diagnostics = check_set(&candidate(proposals));
-        let mut rejected = BTreeSet::new();
-        let mut reasons = Vec::new();
         let changes = |proposals: &BTreeMap<PathBuf, Proposal>| -> BTreeSet<PathBuf> {
             proposals
                 .iter()
@@ -305,17 +476,22 @@ impl Scanner {
                 .map(|(path, _)| path.clone())
                 .collect()
         };
-        if changes(proposals).is_empty() {
-            return (diagnostics, rejected);
-        }
-        let baseline = check_set(&self.docs_in_force());
+        let mut diagnostics = check_set(&candidate(proposals));
+        let mut rejected = BTreeSet::new();
+        let mut reasons = Vec::new();
         loop {
+            let changed = changes(proposals);
+            // An unreadable secret of an unchanged file is that file's own problem, not one a
+            // change introduced.
             let new: Vec<&Diagnostic> = diagnostics
                 .iter()
-                .filter(|d| d.is_error() && !baseline.contains(d))
+                .filter(|d| d.is_error() && !self.baseline.contains(d))
+                .filter(|d| d.code != Code::Secret || changed.contains(&d.file))
                 .collect();
-            let changed = changes(proposals);
-            if new.is_empty() || changed.is_empty() {
+            let Some(first) = new.first().copied() else {
+                break;
+            };
+            if changed.is_empty() {
                 break;
             }
             let mut faulty: BTreeSet<PathBuf> = new
@@ -325,9 +501,7 @@ impl Scanner {
                 .collect();
             if faulty.is_empty() {
                 faulty = self.culprits(&new, &changed, proposals);
-                for path in &faulty {
-                    reasons.push(blame(path, new[0]));
-                }
+                reasons.extend(faulty.iter().map(|path| blame(path, first)));
             }
             reasons.extend(new.into_iter().cloned());
             for path in &faulty {
@@ -336,6 +510,7 @@ impl Scanner {
             rejected.extend(faulty);
             diagnostics = check_set(&candidate(proposals));
         }
+        self.baseline.clone_from(&diagnostics);
         diagnostics.extend(reasons);
         (diagnostics, rejected)
     }
@@ -382,20 +557,27 @@ impl Scanner {
     }
 
     /// Applies the accepted proposals. Returns the files forgotten (removed).
-    fn commit(&mut self, proposals: BTreeMap<PathBuf, Proposal>) -> BTreeSet<PathBuf> {
+    fn commit(
+        &mut self,
+        proposals: BTreeMap<PathBuf, Proposal>,
+        holding: &BTreeSet<PathBuf>,
+    ) -> BTreeSet<PathBuf> {
         let mut removed = BTreeSet::new();
         for (path, proposal) in proposals {
             match proposal {
                 Proposal::Keep => {}
                 Proposal::New(docs) => {
-                    let gone = self.files.get(&path).is_some_and(|e| e.parsed.is_none());
+                    let gone = docs.is_empty()
+                        && self.files.get(&path).is_some_and(|e| e.parsed.is_none());
                     if gone {
                         self.files.remove(&path);
                         removed.insert(path.clone());
                     } else if let Some(entry) = self.files.get_mut(&path) {
                         entry.in_force = Some(docs);
                     }
-                    self.pending.remove(&path);
+                    if !holding.contains(&path) {
+                        self.pending.remove(&path);
+                    }
                     self.touched.insert(path);
                 }
                 Proposal::Forget => {
@@ -620,18 +802,47 @@ fn same_children(
         })
 }
 
-/// The folders of the secret files the documents reference.
-fn secret_dirs(docs: &[ManifestDoc]) -> BTreeSet<PathBuf> {
-    let mut dirs = BTreeSet::new();
+/// Reads and parses `path` unless its fingerprint is unchanged (and old enough to be
+/// trusted). Returns whether the entry changed; a parse equal to the cached one keeps the
+/// cached one, so unchanged documents stay the same allocation.
+fn refresh_entry(path: &Path, entry: &mut FileEntry) -> bool {
+    let fingerprint = Fingerprint::of(path);
+    if fingerprint.is_some() && entry.fingerprint == fingerprint && entry.parsed.is_some() {
+        return false;
+    }
+    let fingerprint = fingerprint.filter(Fingerprint::settled);
+    // Stat before reading: if the file changes in between, the cached fingerprint is older
+    // than the content and the next scan reads it again.
+    let (parsed, fingerprint) = match read(path) {
+        Ok(Some(bytes)) => (Some(parse_file(path, &bytes)), fingerprint),
+        Ok(None) => (None, None),
+        Err(diagnostic) => (
+            Some(ParsedFile {
+                path: path.to_path_buf(),
+                docs: Vec::new(),
+                diagnostics: vec![diagnostic],
+            }),
+            fingerprint,
+        ),
+    };
+    entry.fingerprint = fingerprint;
+    if entry.parsed == parsed {
+        return false;
+    }
+    entry.parsed = parsed;
+    true
+}
+
+/// The secret files the documents reference, resolved against their manifests' folders.
+fn secret_files(docs: &[ManifestDoc]) -> BTreeSet<PathBuf> {
+    let mut files = BTreeSet::new();
     for doc in docs {
         let base = base_dir(&doc.file);
         for secret in &doc.manifest.secrets {
-            if let Some(file) = &secret.file
-                && let Some(parent) = base.join(file).parent()
-            {
-                dirs.insert(parent.to_path_buf());
+            if let Some(file) = &secret.file {
+                files.insert(base.join(file));
             }
         }
     }
-    dirs
+    files
 }
