@@ -32,10 +32,20 @@ pub fn instance_name(canonical_dir: &Path) -> String {
         .map(|name| name.to_string_lossy())
         .unwrap_or_default()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(32)
         .collect();
-    format!("{}-{:08x}", if base.is_empty() { "root" } else { &base }, hasher.finish() as u32)
+    format!(
+        "{}-{:08x}",
+        if base.is_empty() { "root" } else { &base },
+        hasher.finish() as u32
+    )
 }
 
 /// The directory that holds the control sockets (created 0700 by the server).
@@ -56,7 +66,8 @@ pub fn state_dir(instance: &str) -> PathBuf {
     let base = match std::env::var_os("XDG_STATE_HOME").filter(|dir| !dir.is_empty()) {
         Some(dir) => PathBuf::from(dir),
         None => {
-            let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+            let home =
+                std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
             home.join(".local/state")
         }
     };

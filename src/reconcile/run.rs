@@ -14,7 +14,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use super::control::{ChildDetail, ChildStatus, ControlError, LimitStatus, Request, StatusReport};
-use super::core::{Command, Effect, Hold, Input, Observation, Phase, Reconciler};
+use super::core::{Command, CommandError, Effect, Hold, Input, Observation, Phase, Reconciler};
 use crate::events::{EventKind, EventLog};
 use crate::manifest::ChildSpec;
 use crate::manifest::diagnostic::Diagnostic;
@@ -128,12 +128,29 @@ impl Shell {
                 self.handles.insert((name, incarnation), handle);
             }
             // The actor acknowledges a stop only once its process group is gone; the loop
-            // must not wait for that, the actor's `Stopped` report is what counts.
-            Effect::Stop { name, incarnation } => self.send(
-                &name,
-                incarnation,
-                |handle| async move { handle.stop().await },
-            ),
+            // must not wait for that, the actor's `Stopped` report is what counts. An actor
+            // that is already gone cannot report, so its stop is confirmed here.
+            Effect::Stop { name, incarnation } => {
+                let reports = self.context.events.clone();
+                let gone = ChildEvent {
+                    name: name.clone(),
+                    incarnation,
+                    kind: ChildEventKind::Stopped { killed: false },
+                };
+                match self.handles.get(&(name, incarnation)).cloned() {
+                    Some(handle) => {
+                        tokio::spawn(async move {
+                            if handle.stop().await.is_err() {
+                                // The receiver lives as long as the reconciler loop.
+                                let _ = reports.send(gone);
+                            }
+                        });
+                    }
+                    None => {
+                        let _ = reports.send(gone);
+                    }
+                }
+            }
             Effect::Update {
                 name,
                 incarnation,
@@ -362,7 +379,9 @@ impl Shell {
         reason: Option<String>,
     ) -> Result<(), ControlError> {
         let (verb, name) = command.describe();
-        let allowed = self.permitted(&command);
+        let known =
+            self.core.desired().children.contains_key(name) || self.core.slots().contains_key(name);
+        let allowed = known && self.permitted(&command);
         self.events.append(
             Some(name),
             None,
@@ -374,6 +393,9 @@ impl Shell {
                 allowed,
             },
         );
+        if !known {
+            return Err(CommandError::UnknownChild(name.to_owned()).into());
+        }
         if !allowed {
             return Err(ControlError::Forbidden {
                 name: name.to_owned(),
@@ -398,7 +420,7 @@ impl Shell {
                 .map(|run| &run.spec)
         });
         let Some(spec) = spec else {
-            return true; // unknown child: the core answers 404
+            return false;
         };
         let permissions = &spec.manifest.command_permissions;
         match command {

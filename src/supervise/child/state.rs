@@ -498,7 +498,10 @@ impl Machine {
             (ChildState::Backoff { .. }, Input::Restart) => self.respawn_now(now, &mut fx),
             // Retiring a child that has no process: confirm at once, so the reconciler's
             // stop is always answered by exactly one `Stopped`.
-            (ChildState::Exited { .. } | ChildState::Completed | ChildState::Failed { .. }, Input::Stop) => {
+            (
+                ChildState::Exited { .. } | ChildState::Completed | ChildState::Failed { .. },
+                Input::Stop,
+            ) => {
                 fx.push(Effect::Emit(ChildEventKind::Stopped { killed: false }));
                 ChildState::Stopped { killed: false }
             }

@@ -422,6 +422,8 @@ impl Actor {
         match cmd {
             ChildCommand::Stop(reply) => {
                 if self.machine.state().is_terminal() {
+                    // Nothing runs: the machine confirms with `Stopped` at once.
+                    self.feed(Input::Stop, now);
                     // The receiver may have given up waiting.
                     let _ = reply.send(Ok(()));
                 } else {
