@@ -11,14 +11,14 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::desired::{DesiredSet, desired_set};
 use super::diagnostic::{Code, Diagnostic, Location, sort_diagnostics};
 use super::model::Manifest;
 use super::schema::check_schema;
-use super::spans::{Spans, marker_location, to_json};
+use super::spans::{Spans, marker_location, parse_documents};
 use super::validate::{check_manifest, check_set};
 
 /// Largest manifest file herder reads; a real one is a few kilobytes.
@@ -280,47 +280,48 @@ fn location_of_offset(prefix: &[u8]) -> Location {
 }
 
 fn parse_text(path: &Path, text: &str, parsed: &mut ParsedFile) {
-    let mut parser = saphyr_parser::Parser::new_from_str(text);
-    let documents = match MarkedYaml::load_from_parser(&mut parser) {
+    let documents = match parse_documents(text) {
         Ok(documents) => documents,
         Err(err) => {
             parsed.diagnostics.push(syntax_diagnostic(path, text, &err));
             return;
         }
     };
-    for (index, document) in documents.iter().enumerate() {
-        // A `---` with nothing after it (or only comments) is an empty document: skip it.
-        if matches!(document.data, YamlData::Value(Scalar::Null)) {
-            continue;
-        }
-        if let Some(doc) = parse_document(path, index, document, &mut parsed.diagnostics) {
-            parsed.docs.push(doc);
+    for document in documents {
+        match document.result {
+            // A `---` with nothing after it (or only comments) is an empty document: skip it.
+            Ok((Value::Null, _)) => {}
+            Ok((value, spans)) => {
+                if let Some(doc) =
+                    check_document(path, document.index, value, spans, &mut parsed.diagnostics)
+                {
+                    parsed.docs.push(doc);
+                }
+            }
+            Err(unsupported) => {
+                let mut diagnostic = Diagnostic::error(
+                    unsupported.code,
+                    path,
+                    document.index,
+                    unsupported.location,
+                    unsupported.pointer,
+                    unsupported.message,
+                );
+                diagnostic.hint = unsupported.hint;
+                parsed.diagnostics.push(diagnostic);
+            }
         }
     }
 }
 
-fn parse_document(
+/// Schema, typed deserialization and per-document checks of one converted document.
+fn check_document(
     path: &Path,
     index: usize,
-    document: &MarkedYaml<'_>,
+    value: Value,
+    spans: Spans,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<ManifestDoc> {
-    let (value, spans) = match to_json(document) {
-        Ok(converted) => converted,
-        Err(unsupported) => {
-            let mut diagnostic = Diagnostic::error(
-                Code::Unsupported,
-                path,
-                index,
-                unsupported.location,
-                unsupported.pointer,
-                unsupported.message,
-            );
-            diagnostic.hint = unsupported.hint;
-            diagnostics.push(diagnostic);
-            return None;
-        }
-    };
     let schema_errors = check_schema(&value, &spans, path, index);
     if !schema_errors.is_empty() {
         diagnostics.extend(schema_errors);
@@ -386,20 +387,7 @@ fn syntax_diagnostic(path: &Path, text: &str, err: &saphyr::ScanError) -> Diagno
             u32::try_from(l.chars().count() + 1).unwrap_or(u32::MAX)
         });
     }
-    let (message, hint) = if info.starts_with("duplicated key in mapping") {
-        let key = line_text(text, location.line)
-            .and_then(|line| {
-                let rest: String = line.chars().skip(location.column as usize - 1).collect();
-                let key = rest.split(':').next()?.trim().to_owned();
-                (!key.is_empty()).then_some(key)
-            })
-            .inspect(|key| location.length = u32::try_from(key.chars().count()).unwrap_or(1))
-            .map_or_else(String::new, |key| format!(" \"{key}\""));
-        (
-            format!("duplicate key{key} in mapping"),
-            Some("each key may appear once in a mapping; remove or merge the repeated one"),
-        )
-    } else if info.contains("tab") {
+    let (message, hint) = if info.contains("tab") {
         // Point at the offending tab, which the scanner reports at the token it was in.
         if let Some(tab) = first_indenting_tab(text, location.line) {
             location = tab;
@@ -423,10 +411,6 @@ fn syntax_diagnostic(path: &Path, text: &str, err: &saphyr::ScanError) -> Diagno
         Some(hint) => diagnostic.with_hint(hint),
         None => diagnostic,
     }
-}
-
-fn line_text(text: &str, line: u32) -> Option<&str> {
-    text.lines().nth((line as usize).checked_sub(1)?)
 }
 
 /// The first tab in the leading whitespace of a line, from line `from` on.

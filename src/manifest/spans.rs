@@ -1,14 +1,19 @@
 //! YAML → JSON with a map from JSON pointer to source location.
 //!
-//! saphyr parses YAML 1.2 into a tree whose every node (keys included) carries its span.
-//! The walk below turns that tree into a `serde_json::Value` for schema validation and
-//! typed deserialization, and records where each pointer came from, so that any later
-//! error — schema, serde or semantic — lands on the right `line:column`.
+//! saphyr's YAML 1.2 parser emits events that carry their source spans (keys included).
+//! The builder below turns them straight into a `serde_json::Value` for schema validation
+//! and typed deserialization, and records where each pointer came from, so that any later
+//! error — schema, serde or semantic — lands on the right `line:column`. Building JSON
+//! from the events, without an intermediate YAML tree, keeps loading fast.
 
-use saphyr::{MarkedYaml, Marker, Scalar, YamlData};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use saphyr::{Marker, Scalar, ScalarStyle, ScanError, Tag};
+use saphyr_parser::{Event, Parser, Span};
 use serde_json::{Map, Number, Value};
 
-use super::diagnostic::Location;
+use super::diagnostic::{Code, Location};
 
 /// Deepest nesting a manifest may have; real manifests stay under 10.
 const MAX_DEPTH: usize = 64;
@@ -80,9 +85,11 @@ impl Spans {
     }
 }
 
-/// Why a YAML document has no JSON form.
+/// Why a YAML document has no JSON form (or repeats a key).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unsupported {
+    /// [`Code::Syntax`] for a duplicate key, [`Code::Unsupported`] otherwise.
+    pub code: Code,
     /// Where the offending node is.
     pub location: Location,
     /// The pointer of the offending node.
@@ -93,19 +100,378 @@ pub struct Unsupported {
     pub hint: Option<String>,
 }
 
-/// Converts one YAML document into JSON, recording every node's location.
-pub fn to_json(document: &MarkedYaml<'_>) -> Result<(Value, Spans), Unsupported> {
-    let mut spans = Spans {
-        text: String::with_capacity(1024),
-        nodes: Vec::with_capacity(64),
-    };
-    let mut pointer = String::new();
-    let value = convert(document, &mut pointer, None, &mut spans, 0)?;
-    Ok((value, spans))
+/// Most nodes that anchor aliases may produce in one document ("billion laughs" guard).
+const MAX_ALIAS_NODES: usize = 10_000;
+
+/// One `---` separated document of a file, converted to JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub struct YamlDocument {
+    /// Index of the document in the file, from 0.
+    pub index: usize,
+    /// The document as JSON with its span map, or why it has none.
+    pub result: Result<(Value, Spans), Unsupported>,
+}
+
+/// Parses every document of a YAML 1.2 text into JSON with spans. A syntax error anywhere
+/// in the text fails the whole text, as YAML parsers do.
+pub fn parse_documents(text: &str) -> Result<Vec<YamlDocument>, ScanError> {
+    let parser = Parser::new_from_str(text);
+    let mut documents = Vec::new();
+    let mut builder: Option<Builder> = None;
+    for next in parser {
+        let (event, span) = next?;
+        match event {
+            Event::DocumentStart(_) => builder = Some(Builder::new()),
+            Event::DocumentEnd => {
+                if let Some(done) = builder.take() {
+                    documents.push(YamlDocument {
+                        index: documents.len(),
+                        result: done.finish(),
+                    });
+                }
+            }
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
+            event => {
+                if let Some(builder) = builder.as_mut() {
+                    builder.event(event, span);
+                }
+            }
+        }
+    }
+    Ok(documents)
+}
+
+/// An open collection.
+enum Frame {
+    Sequence {
+        items: Vec<Value>,
+        start: Span,
+        anchor: usize,
+        pointer_len: usize,
+        span_index: usize,
+    },
+    Mapping {
+        object: Map<String, Value>,
+        key: Option<(String, Location)>,
+        start: Span,
+        anchor: usize,
+        pointer_len: usize,
+        span_index: usize,
+    },
+}
+
+/// Builds one document's JSON and span map from parser events.
+struct Builder {
+    stack: Vec<Frame>,
+    pointer: String,
+    spans: Spans,
+    root: Option<Value>,
+    anchors: HashMap<usize, (Value, usize)>,
+    alias_nodes: usize,
+    error: Option<Unsupported>,
+}
+
+impl Builder {
+    fn new() -> Self {
+        Self {
+            stack: Vec::new(),
+            pointer: String::new(),
+            spans: Spans {
+                text: String::with_capacity(1024),
+                nodes: Vec::with_capacity(64),
+            },
+            root: None,
+            anchors: HashMap::new(),
+            alias_nodes: 0,
+            error: None,
+        }
+    }
+
+    fn finish(self) -> Result<(Value, Spans), Unsupported> {
+        match self.error {
+            Some(error) => Err(error),
+            None => Ok((self.root.unwrap_or(Value::Null), self.spans)),
+        }
+    }
+
+    fn fail(&mut self, code: Code, location: Location, message: String, hint: Option<&str>) {
+        if self.error.is_none() {
+            self.error = Some(Unsupported {
+                code,
+                location,
+                pointer: self.pointer.clone(),
+                message,
+                hint: hint.map(str::to_owned),
+            });
+        }
+    }
+
+    fn event(&mut self, event: Event<'_>, span: Span) {
+        // After the first problem the rest of the document is skipped.
+        if self.error.is_some() {
+            return;
+        }
+        match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                let here = location(span);
+                if let Some(tag) = tag.as_deref().filter(|tag| !tag.is_yaml_core_schema()) {
+                    return self.unsupported_tag(here, tag);
+                }
+                if self.expecting_key() {
+                    return self.key(text, style, tag.as_ref(), here);
+                }
+                match Scalar::parse_from_cow_and_metadata(text, style, tag.as_ref())
+                    .ok_or_else(|| {
+                        (
+                            "this value does not match its tag".to_owned(),
+                            "check the `!!` tag of this value",
+                        )
+                    })
+                    .and_then(|scalar| {
+                        scalar_to_json(&scalar).map_err(|m| {
+                            (
+                                m,
+                                "JSON has no infinity or NaN; write the number out or quote it",
+                            )
+                        })
+                    }) {
+                    Ok(value) => {
+                        let base = self.enter(here);
+                        self.complete(value, anchor, base);
+                    }
+                    Err((message, hint)) => {
+                        self.enter(here);
+                        self.fail(Code::Unsupported, here, message, Some(hint));
+                    }
+                }
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.expecting_key() => {
+                self.fail(
+                    Code::Unsupported,
+                    location(span),
+                    "mapping keys must be strings".to_owned(),
+                    Some("write the key as a plain word, like `name:`"),
+                );
+            }
+            Event::SequenceStart(anchor, tag) => {
+                if let Some(tag) = tag.as_deref().filter(|tag| !tag.is_yaml_core_schema()) {
+                    return self.unsupported_tag(location(span), tag);
+                }
+                let pointer_len = self.enter(location(span));
+                self.check_depth(span);
+                self.stack.push(Frame::Sequence {
+                    items: Vec::new(),
+                    start: span,
+                    anchor,
+                    pointer_len,
+                    span_index: self.spans.nodes.len() - 1,
+                });
+            }
+            Event::MappingStart(anchor, tag) => {
+                if let Some(tag) = tag.as_deref().filter(|tag| !tag.is_yaml_core_schema()) {
+                    return self.unsupported_tag(location(span), tag);
+                }
+                let pointer_len = self.enter(location(span));
+                self.check_depth(span);
+                self.stack.push(Frame::Mapping {
+                    object: Map::new(),
+                    key: None,
+                    start: span,
+                    anchor,
+                    pointer_len,
+                    span_index: self.spans.nodes.len() - 1,
+                });
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (value, start, anchor, pointer_len, span_index) = match self.stack.pop() {
+                    Some(Frame::Sequence {
+                        items,
+                        start,
+                        anchor,
+                        pointer_len,
+                        span_index,
+                    }) => (Value::Array(items), start, anchor, pointer_len, span_index),
+                    Some(Frame::Mapping {
+                        object,
+                        start,
+                        anchor,
+                        pointer_len,
+                        span_index,
+                        ..
+                    }) => (
+                        Value::Object(object),
+                        start,
+                        anchor,
+                        pointer_len,
+                        span_index,
+                    ),
+                    None => return,
+                };
+                if let Some((_, node)) = self.spans.nodes.get_mut(span_index) {
+                    node.value = location(Span::new(start.start, span.end));
+                }
+                self.complete(value, anchor, pointer_len);
+            }
+            Event::Alias(id) => {
+                let here = location(span);
+                if self.expecting_key() {
+                    return self.fail(
+                        Code::Unsupported,
+                        here,
+                        "mapping keys must be strings".to_owned(),
+                        Some("write the key as a plain word, like `name:`"),
+                    );
+                }
+                let base = self.enter(here);
+                let Some((value, nodes)) = self.anchors.get(&id).cloned() else {
+                    return self.fail(
+                        Code::Unsupported,
+                        here,
+                        "alias to an unknown anchor".to_owned(),
+                        None,
+                    );
+                };
+                self.alias_nodes += nodes;
+                if self.alias_nodes > MAX_ALIAS_NODES {
+                    return self.fail(
+                        Code::Unsupported,
+                        here,
+                        format!("aliases expand to more than {MAX_ALIAS_NODES} nodes"),
+                        Some("a manifest needs few anchors; expand them by hand"),
+                    );
+                }
+                self.complete(value, 0, base);
+            }
+            Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart(_)
+            | Event::DocumentEnd
+            | Event::Nothing => {}
+        }
+    }
+
+    fn unsupported_tag(&mut self, here: Location, tag: &Tag) {
+        if !self.expecting_key() {
+            self.enter(here);
+        }
+        self.fail(
+            Code::Unsupported,
+            here,
+            format!("YAML tag `{tag}` is not supported"),
+            Some("remove the tag; manifests use plain YAML values"),
+        );
+    }
+
+    fn check_depth(&mut self, span: Span) {
+        if self.stack.len() >= MAX_DEPTH {
+            self.fail(
+                Code::Unsupported,
+                location(span),
+                format!("nesting deeper than {MAX_DEPTH} levels"),
+                None,
+            );
+        }
+    }
+
+    fn expecting_key(&self) -> bool {
+        matches!(self.stack.last(), Some(Frame::Mapping { key: None, .. }))
+    }
+
+    /// Records a mapping key, rejecting duplicates and keys that are not scalars JSON can name.
+    fn key(
+        &mut self,
+        text: Cow<'_, str>,
+        style: ScalarStyle,
+        tag: Option<&Cow<'_, Tag>>,
+        here: Location,
+    ) {
+        let name = match Scalar::parse_from_cow_and_metadata(text, style, tag) {
+            Some(Scalar::String(s)) => s.into_owned(),
+            Some(Scalar::Integer(i)) => i.to_string(),
+            Some(Scalar::Boolean(b)) => b.to_string(),
+            _ => {
+                return self.fail(
+                    Code::Unsupported,
+                    here,
+                    "mapping keys must be strings".to_owned(),
+                    Some("write the key as a plain word, like `name:`"),
+                );
+            }
+        };
+        let duplicate = matches!(self.stack.last(), Some(Frame::Mapping { object, .. }) if object.contains_key(&name));
+        if duplicate {
+            let length = u32::try_from(name.chars().count()).unwrap_or(1);
+            let base = self.pointer.len();
+            self.pointer.push('/');
+            self.pointer.push_str(&escape_segment(&name));
+            self.fail(
+                Code::Syntax,
+                Location { length, ..here },
+                format!("duplicate key \"{}\" in mapping", name.escape_debug()),
+                Some("each key may appear once in a mapping; remove or merge the repeated one"),
+            );
+            self.pointer.truncate(base);
+            return;
+        }
+        if let Some(Frame::Mapping { key, .. }) = self.stack.last_mut() {
+            *key = Some((name, here));
+        }
+    }
+
+    /// Extends the pointer for a value that starts here and records its span; returns the
+    /// pointer's previous length.
+    fn enter(&mut self, here: Location) -> usize {
+        let base = self.pointer.len();
+        let key = match self.stack.last() {
+            Some(Frame::Sequence { items, .. }) => {
+                self.pointer.push('/');
+                self.pointer.push_str(&items.len().to_string());
+                None
+            }
+            Some(Frame::Mapping {
+                key: Some((name, key)),
+                ..
+            }) => {
+                self.pointer.push('/');
+                self.pointer.push_str(&escape_segment(name));
+                Some(*key)
+            }
+            _ => None,
+        };
+        self.spans
+            .insert(&self.pointer.clone(), NodeSpan { value: here, key });
+        base
+    }
+
+    /// Puts a finished value into its parent (or makes it the document) and restores the pointer.
+    fn complete(&mut self, value: Value, anchor: usize, pointer_len: usize) {
+        if anchor != 0 {
+            let nodes = count_nodes(&value);
+            self.anchors.insert(anchor, (value.clone(), nodes));
+        }
+        self.pointer.truncate(pointer_len);
+        match self.stack.last_mut() {
+            Some(Frame::Sequence { items, .. }) => items.push(value),
+            Some(Frame::Mapping { object, key, .. }) => {
+                if let Some((name, _)) = key.take() {
+                    object.insert(name, value);
+                }
+            }
+            None => self.root = Some(value),
+        }
+    }
+}
+
+fn count_nodes(value: &Value) -> usize {
+    1 + match value {
+        Value::Array(items) => items.iter().map(count_nodes).sum(),
+        Value::Object(object) => object.values().map(count_nodes).sum(),
+        _ => 0,
+    }
 }
 
 /// Escapes one JSON pointer segment (RFC 6901).
-pub fn escape_segment(segment: &str) -> std::borrow::Cow<'_, str> {
+pub fn escape_segment(segment: &str) -> Cow<'_, str> {
     if segment.contains(['~', '/']) {
         segment.replace('~', "~0").replace('/', "~1").into()
     } else {
@@ -113,16 +479,15 @@ pub fn escape_segment(segment: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn location(node: &MarkedYaml<'_>) -> Location {
-    let start = node.span.start;
-    let end = node.span.end;
+fn location(span: Span) -> Location {
+    let (start, end) = (span.start, span.end);
     let length = if end.line() == start.line() && end.col() > start.col() {
         end.col() - start.col()
     } else {
         1
     };
     Location {
-        line: clamp(start.line()),
+        line: clamp(start.line().max(1)),
         column: clamp(start.col() + 1),
         length: clamp(length),
     }
@@ -141,89 +506,6 @@ fn clamp(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-fn convert(
-    node: &MarkedYaml<'_>,
-    pointer: &mut String,
-    key: Option<Location>,
-    spans: &mut Spans,
-    depth: usize,
-) -> Result<Value, Unsupported> {
-    let here = location(node);
-    let fail = |pointer: &str, message: String, hint: Option<&str>| Unsupported {
-        location: here,
-        pointer: pointer.to_owned(),
-        message,
-        hint: hint.map(str::to_owned),
-    };
-    if depth > MAX_DEPTH {
-        return Err(fail(
-            pointer,
-            format!("nesting deeper than {MAX_DEPTH} levels"),
-            None,
-        ));
-    }
-    spans.insert(pointer, NodeSpan { value: here, key });
-    let value = match &node.data {
-        YamlData::Value(scalar) => scalar_to_json(scalar).map_err(|message| {
-            fail(
-                pointer,
-                message,
-                Some("JSON has no infinity or NaN; write the number out or quote it"),
-            )
-        })?,
-        YamlData::Sequence(items) => {
-            let mut array = Vec::with_capacity(items.len());
-            let base = pointer.len();
-            for (index, item) in items.iter().enumerate() {
-                pointer.push('/');
-                pointer.push_str(&index.to_string());
-                array.push(convert(item, pointer, None, spans, depth + 1)?);
-                pointer.truncate(base);
-            }
-            Value::Array(array)
-        }
-        YamlData::Mapping(entries) => {
-            let mut object = Map::with_capacity(entries.len());
-            let base = pointer.len();
-            for (key_node, value_node) in entries {
-                let name = key_text(key_node).ok_or_else(|| Unsupported {
-                    location: location(key_node),
-                    pointer: pointer.clone(),
-                    message: "mapping keys must be strings".to_owned(),
-                    hint: Some("write the key as a plain word, like `name:`".to_owned()),
-                })?;
-                pointer.push('/');
-                pointer.push_str(&escape_segment(&name));
-                let value = convert(
-                    value_node,
-                    pointer,
-                    Some(location(key_node)),
-                    spans,
-                    depth + 1,
-                )?;
-                pointer.truncate(base);
-                object.insert(name, value);
-            }
-            Value::Object(object)
-        }
-        YamlData::Tagged(tag, _) => {
-            return Err(fail(
-                pointer,
-                format!("YAML tag `{tag}` is not supported"),
-                Some("remove the tag; manifests use plain YAML values"),
-            ));
-        }
-        YamlData::Alias(_) | YamlData::Representation(..) | YamlData::BadValue => {
-            return Err(fail(
-                pointer,
-                "this value cannot be read".to_owned(),
-                Some("check the tag or the anchor this value refers to"),
-            ));
-        }
-    };
-    Ok(value)
-}
-
 fn scalar_to_json(scalar: &Scalar<'_>) -> Result<Value, String> {
     Ok(match scalar {
         Scalar::Null => Value::Null,
@@ -236,26 +518,23 @@ fn scalar_to_json(scalar: &Scalar<'_>) -> Result<Value, String> {
     })
 }
 
-/// A mapping key as text: strings as they are, numbers and booleans in their YAML form.
-fn key_text(node: &MarkedYaml<'_>) -> Option<String> {
-    match &node.data {
-        YamlData::Value(Scalar::String(s)) => Some(s.to_string()),
-        YamlData::Value(Scalar::Integer(i)) => Some(i.to_string()),
-        YamlData::Value(Scalar::Boolean(b)) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use saphyr::LoadableYamlNode;
-
     use super::*;
 
+    fn documents(text: &str) -> Vec<Result<(Value, Spans), Unsupported>> {
+        parse_documents(text)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|doc| doc.result)
+            .collect()
+    }
+
     fn parse(text: &str) -> (Value, Spans) {
-        let docs = MarkedYaml::load_from_str(text).unwrap_or_default();
-        docs.first()
-            .and_then(|doc| to_json(doc).ok())
+        documents(text)
+            .into_iter()
+            .next()
+            .and_then(Result::ok)
             .unwrap_or_default()
     }
 
@@ -298,23 +577,44 @@ mod tests {
 
     #[test]
     fn unsupported_nodes_are_located() {
-        let docs = MarkedYaml::load_from_str("a: .inf\n").unwrap_or_default();
-        let err = docs.first().map(to_json);
-        assert!(
-            matches!(
-                err,
-                Some(Err(Unsupported {
-                    location: Location {
-                        line: 1,
-                        column: 4,
-                        ..
-                    },
-                    ..
-                }))
-            ),
-            "{err:?}"
+        let docs = documents("a: .inf\n");
+        let location = docs
+            .first()
+            .and_then(|d| d.as_ref().err())
+            .map(|e| e.location);
+        assert_eq!(
+            location,
+            Some(Location {
+                line: 1,
+                column: 4,
+                length: 4
+            })
         );
-        let docs = MarkedYaml::load_from_str("? [a]\n: b\n").unwrap_or_default();
-        assert!(matches!(docs.first().map(to_json), Some(Err(_))));
+        assert!(matches!(documents("? [a]\n: b\n").first(), Some(Err(_))));
+        assert!(matches!(documents("a: !custom b\n").first(), Some(Err(_))));
+    }
+
+    #[test]
+    fn duplicate_keys_and_documents() {
+        let docs = documents("a: 1\n---\nb: 1\nb: 2\n");
+        assert_eq!(docs.len(), 2);
+        let duplicate = docs[1].as_ref().err();
+        assert_eq!(
+            duplicate.map(|e| (e.code, e.location.line, e.pointer.as_str())),
+            Some((Code::Syntax, 4, "/b"))
+        );
+    }
+
+    #[test]
+    fn aliases_expand_at_the_alias() {
+        let (value, spans) = parse("a: &x [1, 2]\nb: *x\n");
+        assert_eq!(value["b"], serde_json::json!([1, 2]));
+        assert_eq!(
+            spans.value("/b/0").line,
+            2,
+            "alias copies are located at the alias"
+        );
+        let bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n";
+        assert!(matches!(documents(bomb).first(), Some(Err(_))));
     }
 }
