@@ -373,7 +373,9 @@ impl Scanner {
         self.secret_files = files
             .into_iter()
             .map(|path| {
-                let fingerprint = Fingerprint::of(&path);
+                // A fingerprint too young to vouch for the value is not kept: the next scan
+                // sees a difference and digests the secret again.
+                let fingerprint = Fingerprint::of(&path).filter(Fingerprint::settled);
                 (path, fingerprint)
             })
             .collect();
