@@ -73,12 +73,15 @@ impl Transform for NotNullable {
     }
 }
 
+/// The schema, generated once.
+static SCHEMA: LazyLock<Value> = LazyLock::new(manifest_schema);
+
 /// The schema compiled once; `Err` only if the generated schema were itself invalid,
 /// which a unit test rules out.
 static VALIDATOR: LazyLock<Result<Validator, String>> = LazyLock::new(|| {
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft7)
-        .build(&manifest_schema())
+        .build(&SCHEMA)
         .map_err(|err| err.to_string())
 });
 
@@ -370,8 +373,7 @@ fn pattern_diagnostic(
 fn allowed_properties(error: &ValidationError<'_>) -> Vec<String> {
     let path = error.schema_path().as_str();
     let parent = path.strip_suffix("/additionalProperties").unwrap_or(path);
-    let schema = manifest_schema();
-    schema
+    SCHEMA
         .pointer(parent)
         .and_then(|s| s.get("properties"))
         .and_then(Value::as_object)
