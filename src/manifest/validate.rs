@@ -1,7 +1,7 @@
 //! Semantic checks the schema cannot express: within one manifest ([`check_manifest`]) and
 //! across the whole set ([`check_set`]). Every diagnostic names the file at fault.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::path::Path;
 
@@ -178,14 +178,14 @@ fn check_environment(doc: &ManifestDoc, out: &mut Vec<Diagnostic>) {
     let m = &*doc.manifest;
     let declared: Vec<&str> = m.secrets.iter().map(|s| s.name.as_str()).collect();
     let list_form = doc.spans.contains("/environment/0");
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     for (index, var) in m.environment.0.iter().enumerate() {
         let pointer = if list_form {
             format!("/environment/{index}")
         } else {
             format!("/environment/{}", super::spans::escape_segment(&var.name))
         };
-        if seen.insert(&var.name, index).is_some() {
+        if !seen.insert(&var.name) {
             out.push(doc.error_at_key(
                 Code::Invalid,
                 &name_pointer(&pointer, list_form),
