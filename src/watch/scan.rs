@@ -366,9 +366,12 @@ impl Scanner {
     /// an unchanged scan can still notice a rotated secret.
     fn remember_secrets(&mut self, docs: &[ManifestDoc]) {
         let files = secret_files(docs);
+        // The folders are resolved: `herder.d/../secrets` is outside the manifest directory,
+        // though it starts with it, and inotify reports events under the real path.
         self.secret_dirs = files
             .iter()
-            .filter_map(|path| path.parent().map(Path::to_path_buf))
+            .filter_map(|path| path.parent())
+            .map(|dir| fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()))
             .collect();
         self.secret_files = files
             .into_iter()
