@@ -249,10 +249,17 @@ fn describe(event: &Event, color: bool) -> String {
         EventKind::Reload {
             generation,
             operations,
-        } => format!(
-            "manifests generation {generation}: {}",
-            operations.join(", ")
-        ),
+        } => {
+            const SHOWN: usize = 8;
+            let mut text = format!(
+                "manifests generation {generation}: {}",
+                operations[..operations.len().min(SHOWN)].join(", ")
+            );
+            if operations.len() > SHOWN {
+                text.push_str(&format!(" and {} more", operations.len() - SHOWN));
+            }
+            text
+        }
         EventKind::ManifestError { location, message } => {
             format!("{location}: {message} (keeping the last good version)")
         }
