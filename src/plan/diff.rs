@@ -34,31 +34,35 @@ pub fn plan(desired: &DesiredSet, observed: &Observed) -> Plan {
     let wanted = |spec: &Arc<ChildSpec>| spec.manifest.enabled;
 
     let mut forward: BTreeMap<&str, Step> = BTreeMap::new();
+    let mut retiring: BTreeMap<&str, Step> = BTreeMap::new();
     let mut unchanged = 0;
-    for (name, spec) in desired.children.iter().filter(|(_, spec)| wanted(spec)) {
-        let (operation, changes) = match observed.children.get(name) {
-            None => (Operation::Start, Vec::new()),
-            Some(running) => diff_child(&running.spec, spec),
-        };
-        if operation == Operation::Unchanged {
-            unchanged += 1;
-        } else {
-            forward.insert(name, step(name, operation, changes));
+    // Both maps are sorted by name: walk them together.
+    let mut running = observed.children.iter().peekable();
+    for (name, spec) in &desired.children {
+        while let Some((gone, _)) = running.next_if(|(other, _)| other.as_str() < name.as_str()) {
+            retiring.insert(gone, step(gone, Operation::Retire, Vec::new()));
+        }
+        let current = running.next_if(|(other, _)| *other == name);
+        match (wanted(spec), current) {
+            (true, None) => {
+                forward.insert(name, step(name, Operation::Start, Vec::new()));
+            }
+            (true, Some((_, child))) => match diff_child(&child.spec, spec) {
+                (Operation::Unchanged, _) => unchanged += 1,
+                (operation, changes) => {
+                    forward.insert(name, step(name, operation, changes));
+                }
+            },
+            (false, Some(_)) => {
+                let disabled =
+                    FieldChange::shown("enabled", Some("true".into()), Some("false".into()));
+                retiring.insert(name, step(name, Operation::Retire, vec![disabled]));
+            }
+            (false, None) => {}
         }
     }
-
-    let mut retiring: BTreeMap<&str, Step> = BTreeMap::new();
-    for name in observed.children.keys() {
-        let changes = match desired.children.get(name) {
-            Some(spec) if wanted(spec) => continue,
-            Some(_) => vec![FieldChange::shown(
-                "enabled",
-                Some("true".into()),
-                Some("false".into()),
-            )],
-            None => Vec::new(),
-        };
-        retiring.insert(name, step(name, Operation::Retire, changes));
+    for (gone, _) in running {
+        retiring.insert(gone, step(gone, Operation::Retire, Vec::new()));
     }
 
     let mut steps = Vec::with_capacity(retiring.len() + forward.len());
