@@ -383,7 +383,19 @@ impl Reconciler {
                     run.phase = Phase::Running { ready: false };
                 }
             }
-            Observation::Exited => run.phase = Phase::Down,
+            Observation::Exited => {
+                run.phase = Phase::Down;
+                if is_next {
+                    // start-first: a replacement that went down before it was ever ready (it
+                    // crashed, or the actor stopped it at its start timeout) did not make it.
+                    // Restarting it by policy would keep an unready twin beside the serving
+                    // incarnation until the crash-loop limit; give it up now (DESIGN §4).
+                    slot.rejected = Some(Arc::clone(&run.spec));
+                    if let Some(failed) = slot.next.take() {
+                        slot.stop(name, failed, effects);
+                    }
+                }
+            }
             Observation::Completed => run.phase = Phase::Completed,
             Observation::Failed => {
                 run.phase = Phase::Failed;

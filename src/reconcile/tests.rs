@@ -197,6 +197,27 @@ fn start_first_failure_keeps_the_old_one_serving() {
 }
 
 #[test]
+fn start_first_replacement_that_goes_down_before_ready_is_given_up() {
+    let mut r = Reconciler::new();
+    let v1 = spec(json!({"name": "api", "command": ["v1"], "update": "start-first"}));
+    step(&mut r, desired(1, [v1]));
+    step(&mut r, observed("api", 1, Observation::Spawned));
+    let v2 = spec(json!({"name": "api", "command": ["v2"], "update": "start-first"}));
+    step(&mut r, desired(2, [v2]));
+    step(&mut r, observed("api", 2, Observation::Spawned));
+    // Its start timeout stopped it (or it crashed): the actor reports an exit, not a failure.
+    assert_eq!(
+        names(&step(&mut r, observed("api", 2, Observation::Exited))),
+        ["stop api#2"]
+    );
+    assert!(step(&mut r, observed("api", 2, Observation::Stopped)).is_empty());
+    assert_eq!(
+        r.slots()["api"].current.as_ref().map(|run| run.incarnation),
+        Some(1)
+    );
+}
+
+#[test]
 fn in_place_fields_update_without_a_restart() {
     let mut r = Reconciler::new();
     step(&mut r, desired(1, [db()]));
