@@ -361,10 +361,6 @@ pub(super) async fn method_not_allowed() -> HttpError {
 }
 
 #[cfg(test)]
-#[expect(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on a broken expectation"
-)]
 mod tests {
     use super::*;
 

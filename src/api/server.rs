@@ -137,10 +137,6 @@ fn admit(peer: Option<Peer>, euid: u32) -> Result<Peer, HttpError> {
 }
 
 #[cfg(test)]
-#[expect(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on a broken expectation"
-)]
 mod tests {
     use super::*;
 

@@ -246,10 +246,6 @@ pub async fn discover(runtime_dir: &Path) -> Result<PathBuf, DiscoverError> {
 }
 
 #[cfg(test)]
-#[expect(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on a broken expectation"
-)]
 mod tests {
     use super::*;
 

@@ -299,10 +299,6 @@ async fn wait_for_log(book: &LogBook, events: &EventLog, name: &str) -> Option<A
 }
 
 #[cfg(test)]
-#[expect(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on a broken expectation"
-)]
 mod tests {
     use super::*;
     use crate::events::EventKind;

@@ -123,10 +123,6 @@ fn show(value: &Value) -> String {
 }
 
 #[cfg(test)]
-#[expect(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on a broken expectation"
-)]
 mod tests {
     use super::*;
     use crate::events::EventKind;

@@ -190,9 +190,8 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
     .map_err(UpError::Signals)?;
     closing.cancel();
     printer.abort();
-    match server.await {
-        Ok(Err(error)) => print_error(&error),
-        Ok(Ok(())) | Err(_) => {}
+    if let Ok(Err(error)) = server.await {
+        print_error(&error);
     }
     Ok(code)
 }
