@@ -166,6 +166,8 @@ pub struct Instance {
     up: Option<Child>,
     /// Its standard error (lifecycle events, errors).
     pub stderr: Lines,
+    /// The state directory given with `--state-dir` (then `--socket` is given too), if any.
+    explicit_state: Option<PathBuf>,
 }
 
 impl Instance {
@@ -187,6 +189,7 @@ impl Instance {
                 seen: Arc::default(),
             },
             root,
+            explicit_state: None,
         };
         instance.launch();
         instance
@@ -194,8 +197,12 @@ impl Instance {
 
     /// Starts `herder up` on this directory (again).
     pub fn launch(&mut self) {
-        let mut up = self
-            .command(&["up", "--quiet"])
+        let mut up = self.command(&["up", "--quiet"]);
+        if let Some(state) = &self.explicit_state {
+            up.arg("--socket").arg(&self.socket);
+            up.arg("--state-dir").arg(state);
+        }
+        let mut up = up
             .arg(&self.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -232,6 +239,9 @@ impl Instance {
             .env("NO_COLOR", "1")
             .env_remove("HERDER_SOCKET")
             .env_remove("HERDER_STATE_DIR");
+        if self.explicit_state.is_some() {
+            command.env("HERDER_SOCKET", &self.socket);
+        }
         command
     }
 
@@ -402,4 +412,283 @@ pub fn mode(path: &Path) -> u32 {
         .permissions()
         .mode()
         & 0o777
+}
+
+// ---------------------------------------------------------------------------------------
+// Explicit `--socket`/`--state-dir` instances and process inspection, for the reload and
+// supervision end-to-end tests.
+
+/// Polls `probe` until it returns `Some` (every 20 ms, within [`STEP`]); panics naming
+/// `what` (which should say what bug a timeout suggests) and `context()`.
+pub fn wait_until<T>(
+    what: &str,
+    context: impl Fn() -> String,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + STEP;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {STEP:?}: {what}\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Instance {
+    /// Writes `manifests` into a fresh manifest directory for a `herder up` that is given
+    /// `--socket` and `--state-dir` explicitly (the CLI finds it through `HERDER_SOCKET`),
+    /// without starting it: write more files first (secrets), then [`Instance::launch`].
+    pub fn prepare(manifests: &[(&str, &str)]) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("herder.d");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, yaml) in manifests {
+            std::fs::write(dir.join(name), yaml).unwrap();
+        }
+        Self {
+            socket: root.path().join("herder.sock"),
+            explicit_state: Some(root.path().join("state")),
+            dir,
+            up: None,
+            stderr: Lines {
+                rx: mpsc::channel().1,
+                seen: Arc::default(),
+            },
+            root,
+        }
+    }
+
+    /// [`Instance::prepare`], then [`Instance::launch`].
+    pub fn start_explicit(manifests: &[(&str, &str)]) -> Self {
+        let mut instance = Self::prepare(manifests);
+        instance.launch();
+        instance
+    }
+
+    /// The state directory (logs, events.jsonl, children.json).
+    pub fn state_dir(&self) -> PathBuf {
+        match &self.explicit_state {
+            Some(state) => state.clone(),
+            None => self.root.path().join("state"),
+        }
+    }
+
+    /// `herder status --format json`.
+    pub fn status(&self) -> Value {
+        self.herder(&["status", "--format", "json"])
+            .expect_code(0)
+            .json()
+    }
+
+    /// Waits until `name` is ready and returns its status.
+    pub fn ready(&self, name: &str) -> Value {
+        self.wait_state(name, "ready")
+    }
+
+    /// Waits until `name` is ready with a pid other than `old_pid`, and returns its status.
+    pub fn ready_with_new_pid(&self, name: &str, old_pid: i64, why: &str) -> Value {
+        wait_until(
+            &format!("{name} ready with a pid other than {old_pid} ({why})"),
+            || self.context(),
+            || {
+                self.find_child(name)
+                    .filter(|c| c["state"] == "ready" && c["pid"].as_i64() != Some(old_pid))
+            },
+        )
+    }
+
+    /// Waits until `name` is no longer in the status.
+    pub fn wait_gone(&self, name: &str, why: &str) {
+        wait_until(
+            &format!("{name} to leave the status ({why})"),
+            || self.context(),
+            || self.find_child(name).is_none().then_some(()),
+        );
+    }
+
+    /// What a failed wait prints: the status and herder's stderr so far.
+    pub fn context(&self) -> String {
+        let status = self
+            .herder(&["status", "--format", "json"])
+            .stdout
+            .to_string();
+        format!(
+            "last status: {status}\nherder stderr:\n{}",
+            self.stderr.all()
+        )
+    }
+
+    /// The sequence number of the newest event.
+    pub fn last_seq(&self) -> u64 {
+        let (code, body) = self.api_get("/v1/events?limit=1");
+        assert_eq!(code, 200, "{body:#}");
+        body["last_seq"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no last_seq in {body:#}"))
+    }
+
+    /// Every event after `seq`.
+    pub fn events_since(&self, seq: u64) -> Vec<Value> {
+        events(self, &["--since", &seq.to_string()])
+    }
+
+    /// Waits for an event after `seq` that satisfies `want`; returns it.
+    pub fn wait_event(&self, since: u64, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+        wait_until(
+            what,
+            || {
+                format!(
+                    "events since {since}:\n{}\n{}",
+                    self.events_since(since)
+                        .iter()
+                        .map(Value::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    self.context()
+                )
+            },
+            || self.events_since(since).into_iter().find(|e| want(e)),
+        )
+    }
+
+    /// Sends `signal` to `herder up`.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), signal).unwrap();
+    }
+
+    /// `GET path` on the control socket, by hand (HTTP/1.1, `Connection: close`): the status
+    /// code and the body as JSON.
+    pub fn api_get(&self, path: &str) -> (u16, Value) {
+        use std::io::Write as _;
+        let mut stream = std::os::unix::net::UnixStream::connect(&self.socket).unwrap();
+        stream.set_read_timeout(Some(STEP)).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: herder\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status code in {head:?}"));
+        let chunked = head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked");
+        let body = if chunked {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        let json = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("body of {path} is not JSON ({e}): {body}"));
+        (code, json)
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// What `/proc/PID/stat` says about a process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcStat {
+    /// The pid.
+    pub pid: i32,
+    /// State letter (`R`, `S`, `Z`, ...).
+    pub state: char,
+    /// Parent pid.
+    pub ppid: i32,
+    /// Process group.
+    pub pgid: i32,
+    /// Start time in clock ticks since boot (identifies the process with its pid).
+    pub start_time: u64,
+}
+
+/// `/proc/PID/stat` of `pid`, if it exists.
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold anything: split after the last one.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(ProcStat {
+        pid,
+        state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
+        pgid: fields.get(2)?.parse().ok()?,
+        start_time: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// Whether `pid` runs (exists and is not a zombie: a zombie is dead, only not reaped yet,
+/// possibly by a parent outside our control).
+pub fn alive(pid: i64) -> bool {
+    i32::try_from(pid)
+        .ok()
+        .and_then(proc_stat)
+        .is_some_and(|s| s.state != 'Z')
+}
+
+/// Every process visible in `/proc`.
+pub fn all_processes() -> Vec<ProcStat> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter_map(proc_stat)
+        .collect()
+}
+
+/// The live (non-zombie) members of process group `pgid`.
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    all_processes()
+        .into_iter()
+        .filter(|p| p.pgid == pgid && p.state != 'Z')
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// Zombies whose parent is `ppid`.
+pub fn zombie_children(ppid: i32) -> Vec<ProcStat> {
+    all_processes()
+        .into_iter()
+        .filter(|p| p.ppid == ppid && p.state == 'Z')
+        .collect()
+}
+
+/// The NUL-separated command line of `pid`, as one space-separated string.
+pub fn cmdline(pid: i32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        String::from_utf8_lossy(&raw)
+            .trim_end_matches('\0')
+            .replace('\0', " "),
+    )
+}
+
+/// Waits until `pid` no longer runs.
+pub fn wait_dead(pid: i64, what: &str) {
+    wait_until(
+        &format!("pid {pid} to be gone ({what})"),
+        || format!("stat: {:?}", i32::try_from(pid).ok().and_then(proc_stat)),
+        || (!alive(pid)).then_some(()),
+    );
 }
