@@ -233,11 +233,6 @@ impl Scanner {
         }
     }
 
-    /// The directory scanned.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The desired set of the last generation, if there was one.
     pub fn desired(&self) -> Option<&DesiredSet> {
         self.published.as_ref().map(|published| &published.desired)
