@@ -221,7 +221,7 @@ impl Shell {
             );
         }
         self.errors = generation.diagnostics;
-        if generation.desired == *self.core.desired() {
+        if generation.desired.children == self.core.desired().children {
             return;
         }
         let preview = plan::plan(&generation.desired, &self.observed());
@@ -294,12 +294,25 @@ impl Shell {
             self.events.append(Some(&name), Some(incarnation), public);
         }
         if let Some(observation) = observation {
+            let was_shutting_down = self.core.is_shutting_down();
+            let failed = observation == Observation::Failed;
             // Observations are never refused.
             let _ = self.apply(Input::Observed {
-                name,
+                name: name.clone(),
                 incarnation,
                 observation,
             });
+            if failed && !was_shutting_down && self.core.is_shutting_down() {
+                // A critical child's permanent failure began the shutdown: say so, as a
+                // signal or `herder down` does.
+                self.events.append(
+                    None,
+                    None,
+                    EventKind::Shutdown {
+                        reason: format!("critical child {name} failed"),
+                    },
+                );
+            }
         }
     }
 
