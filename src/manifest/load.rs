@@ -146,12 +146,19 @@ fn scan(
             continue;
         }
         let path = entry.path();
-        // `metadata` follows symlinks; a dangling link is kept as a file so that reading
-        // it reports the problem.
-        match fs::metadata(&path) {
-            Ok(meta) if meta.is_dir() => scan(&path, visited, files)?,
-            _ if is_manifest_name(&name) => files.push(path),
-            _ => {}
+        // The entry's type comes from the directory listing itself (no `stat`), which
+        // keeps rescans of large directories cheap; only symlinks are resolved, with
+        // `metadata`, and a dangling link is kept as a file so that reading it reports
+        // the problem.
+        let is_dir = match entry.file_type() {
+            Ok(kind) if kind.is_symlink() => fs::metadata(&path).is_ok_and(|meta| meta.is_dir()),
+            Ok(kind) => kind.is_dir(),
+            Err(_) => fs::metadata(&path).is_ok_and(|meta| meta.is_dir()),
+        };
+        if is_dir {
+            scan(&path, visited, files)?;
+        } else if is_manifest_name(&name) {
+            files.push(path);
         }
     }
     Ok(())
