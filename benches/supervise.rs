@@ -53,6 +53,24 @@ fn cpu_ticks() -> u64 {
         .map_or(0, |s| s.cpu_ticks)
 }
 
+/// Nanoseconds on CPU of each live thread of this process (`/proc/self/task/*/schedstat`), by thread name.
+fn cpu_nanos() -> std::collections::BTreeMap<String, u64> {
+    let mut by_thread = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return by_thread;
+    };
+    for task in tasks.filter_map(Result::ok) {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let nanos = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        *by_thread.entry(comm.trim().to_string()).or_insert(0) += nanos;
+    }
+    by_thread
+}
+
 fn pss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/smaps_rollup")
         .ok()
@@ -117,6 +135,7 @@ async fn main() {
         Ok(d) => d,
         Err(e) => panic!("tempdir: {e}"),
     };
+    let pss_baseline = pss_kib();
     let (tx, mut events) = mpsc::unbounded_channel();
     let ctx = ChildContext::new(tx, Arc::new(LogBook::new(Some(dir.path().join("logs")))));
     let idle_secs: u64 = std::env::var("HERDER_BENCH_IDLE_SECS")
@@ -126,6 +145,7 @@ async fn main() {
 
     // Warm up the spawner, reaper and page cache.
     let (handles, _) = start_all(&ctx, &mut events, dir.path(), 0).await;
+    let pss_first = pss_kib();
     stop_all(handles).await;
 
     let mut spawn_times = Vec::new();
@@ -152,14 +172,35 @@ async fn main() {
     let ticks = os::clock_ticks_per_second();
     let pss_before = pss_kib();
     let cpu_before = cpu_ticks();
+    // schedstat charges a running thread's time when it is descheduled: let the work above (reading smaps is
+    // not free) be charged before the window opens.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let nanos_before = cpu_nanos();
     tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+    let nanos_after = cpu_nanos();
     let cpu_after = cpu_ticks();
     println!(
-        "idle with {CHILDREN} children over {idle_secs} s: {} ms CPU (utime+stime, {} Hz ticks); PSS {} KiB before, {} KiB after",
+        "idle with {CHILDREN} children over {idle_secs} s: {:.3} ms CPU (schedstat, live threads), {} ms (utime+stime at {} Hz); PSS {} KiB before, {} KiB after",
+        nanos_after
+            .values()
+            .sum::<u64>()
+            .saturating_sub(nanos_before.values().sum()) as f64
+            / 1e6,
         (cpu_after - cpu_before) * 1000 / ticks,
         ticks,
         pss_before,
         pss_kib()
+    );
+    let per_thread: Vec<String> = nanos_after
+        .iter()
+        .map(|(name, after)| {
+            let before = nanos_before.get(name).copied().unwrap_or(0);
+            format!("{name} {:.3} ms", after.saturating_sub(before) as f64 / 1e6)
+        })
+        .collect();
+    println!("  by thread: {}", per_thread.join(", "));
+    println!(
+        "  PSS at start-up (no child yet): {pss_baseline} KiB; with the first {CHILDREN} running: {pss_first} KiB"
     );
     stop_times.push(stop_all(handles).await);
     stop_times.sort();

@@ -221,28 +221,34 @@ pub async fn environment(
     Ok(env)
 }
 
-/// The spawn request for the child's main process, and the context its `exec` probes run in.
+/// The spawn request for the child's main process.
 pub async fn request(
     spec: &ChildSpec,
     herder_env: &[(String, String)],
-) -> Result<(SpawnRequest, ExecEnv), RequestError> {
+) -> Result<SpawnRequest, RequestError> {
     let m = &spec.manifest;
-    let env = environment(spec, herder_env).await?;
-    let cwd = working_dir(spec);
-    let exec_env = ExecEnv {
-        env: env.clone(),
-        cwd: cwd.clone(),
-        user: m.user.clone(),
-        group: m.group.clone(),
-    };
-    let request = SpawnRequest {
+    Ok(SpawnRequest {
         program: program_of(&m.command),
-        env,
-        cwd,
+        env: environment(spec, herder_env).await?,
+        cwd: working_dir(spec),
         user: m.user.clone(),
         group: m.group.clone(),
         nofile: m.resource_limits.open_files,
         output: Output::Piped,
-    };
-    Ok((request, exec_env))
+    })
+}
+
+/// Where `exec` probes of the child run: its working directory, environment and identity. Built per probe
+/// attempt rather than kept, so an idle child holds no copy of its environment.
+pub async fn exec_env(
+    spec: &ChildSpec,
+    herder_env: &[(String, String)],
+) -> Result<ExecEnv, RequestError> {
+    let m = &spec.manifest;
+    Ok(ExecEnv {
+        env: environment(spec, herder_env).await?,
+        cwd: working_dir(spec),
+        user: m.user.clone(),
+        group: m.group.clone(),
+    })
 }

@@ -47,7 +47,7 @@ enum Which {
 enum Internal {
     Spawned {
         run: u64,
-        result: Result<(Spawned, ExecEnv), String>,
+        result: Result<Spawned, String>,
     },
     Probe {
         run: u64,
@@ -84,7 +84,6 @@ struct Actor {
     log: Arc<ChildLog>,
     run: u64,
     run_started: Instant,
-    exec_env: Arc<ExecEnv>,
     exit: Option<ExitReceiver>,
     memory: Option<(MemoryWatch, oneshot::Receiver<u64>)>,
     recorded_pid: Option<i32>,
@@ -152,7 +151,6 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
         log,
         run: 0,
         run_started: now,
-        exec_env: Arc::new(ExecEnv::default()),
         exit: None,
         memory: None,
         recorded_pid: None,
@@ -308,9 +306,16 @@ impl Actor {
         slot.in_flight = true;
         let run = self.run;
         let tx = self.internal_tx.clone();
-        let exec_env = Arc::clone(&self.exec_env);
+        let child = Arc::clone(&self.spec);
+        let herder_env = Arc::clone(&self.ctx.herder_env);
         tokio::spawn(async move {
-            let result = probe::attempt(&spec.check, spec.timeout, &exec_env).await;
+            let result = match &spec.check {
+                Check::Exec { .. } => match config::exec_env(&child, &herder_env).await {
+                    Ok(exec_env) => probe::attempt(&spec.check, spec.timeout, &exec_env).await,
+                    Err(e) => Err(format!("exec: {}", error_chain(&e))),
+                },
+                check => probe::attempt(check, spec.timeout, &ExecEnv::default()).await,
+            };
             // The actor may have ended; the result is then moot.
             let _ = tx.send(Internal::Probe { run, which, result });
         });
@@ -319,11 +324,11 @@ impl Actor {
     fn internal(&mut self, msg: Internal, now: Instant) {
         match msg {
             Internal::Spawned { run, result } if run == self.run => match result {
-                Ok((spawned, exec_env)) => self.on_spawned(spawned, exec_env, now),
+                Ok(spawned) => self.on_spawned(spawned, now),
                 Err(error) => self.feed(Input::SpawnFailed { error }, now),
             },
             Internal::Spawned {
-                result: Ok((spawned, _)),
+                result: Ok(spawned),
                 ..
             } => {
                 // A spawn of a superseded run cannot happen (one spawn per run), but never leak a process.
@@ -341,10 +346,9 @@ impl Actor {
         }
     }
 
-    fn on_spawned(&mut self, spawned: Spawned, exec_env: ExecEnv, now: Instant) {
+    fn on_spawned(&mut self, spawned: Spawned, now: Instant) {
         let pid = spawned.pid;
         self.run_started = now;
-        self.exec_env = Arc::new(exec_env);
         self.exit = Some(spawned.exit);
         if let (Some(sf), Some(start)) = (&self.ctx.state_file, spawned.start_time) {
             sf.record(&self.spec.name, pid, start);
@@ -613,16 +617,16 @@ impl Actor {
         let tx = self.internal_tx.clone();
         tokio::spawn(async move {
             let result = async {
-                let (request, exec_env) = config::request(&spec, &herder_env)
+                let request = config::request(&spec, &herder_env)
                     .await
                     .map_err(|e| error_chain(&e))?;
                 let spawner = Spawner::global().map_err(|e| e.to_string())?;
                 let spawned = spawner.spawn(request).await.map_err(|e| error_chain(&e))?;
-                Ok((spawned, exec_env))
+                Ok(spawned)
             }
             .await;
             if let Err(mpsc::error::SendError(Internal::Spawned {
-                result: Ok((spawned, _)),
+                result: Ok(spawned),
                 ..
             })) = tx.send(Internal::Spawned { run, result })
             {
