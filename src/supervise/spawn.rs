@@ -12,13 +12,11 @@
 //! is resolved against `PATH`, the working directory is checked (so a bad directory is reported as such, not as
 //! a missing program), users and groups are looked up. The child itself only makes async-signal-safe syscalls.
 
-use std::ffi::OsStr;
+use std::ffi::CString;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::mpsc;
 
@@ -227,30 +225,31 @@ impl ThreadCtx {
         let program = resolve_program(&argv0, &req.cwd, path_var)?;
         let credentials = resolve_credentials(req.user.as_deref(), req.group.as_deref())?;
 
-        let mut cmd = Command::new(&program);
-        cmd.arg0(&argv0)
-            .args(&args)
-            .env_clear()
-            .envs(req.env.iter().map(|(k, v)| (OsStr::new(k), OsStr::new(v))))
-            .current_dir(&req.cwd)
-            .stdin(Stdio::null());
-        match req.output {
-            Output::Piped => cmd.stdout(Stdio::piped()).stderr(Stdio::piped()),
-            Output::Null => cmd.stdout(Stdio::null()).stderr(Stdio::null()),
-        };
         let nofile = req.nofile.map(|n| (n, n)).or(self.default_nofile);
-        os::install_child_setup(
-            &mut cmd,
-            ChildSetup {
+        let exec_failed = |e: io::Error| exec_error(&argv0, &program, e);
+        let (stdio, stdout, stderr) = standard_streams(req.output).map_err(exec_failed)?;
+        let exec = os::Exec {
+            program: c_string(program.as_os_str().as_encoded_bytes())?,
+            argv: std::iter::once(argv0.as_str())
+                .chain(args.iter().map(String::as_str))
+                .map(|arg| c_string(arg.as_bytes()))
+                .collect::<Result<_, _>>()?,
+            env: req
+                .env
+                .iter()
+                .map(|(key, value)| c_string(format!("{key}={value}").as_bytes()))
+                .collect::<Result<_, _>>()?,
+            cwd: c_string(req.cwd.as_os_str().as_encoded_bytes())?,
+            stdio,
+            setup: ChildSetup {
                 parent_pid: self.parent_pid,
                 nofile,
                 credentials,
             },
-        );
+        };
 
         let mut routes = self.reaper.lock();
-        let mut child = cmd.spawn().map_err(|e| exec_error(&argv0, &program, e))?;
-        let pid = child.id() as i32;
+        let pid = os::spawn_process(&exec).map_err(exec_failed)?;
         let exit = routes.register(pid);
         // Read while the pid cannot be reaped, hence cannot be reused.
         let start_time = proc::start_time(pid);
@@ -259,11 +258,48 @@ impl ThreadCtx {
             pid,
             start_time,
             exit,
-            stdout: child.stdout.take().map(OwnedFd::from),
-            stderr: child.stderr.take().map(OwnedFd::from),
+            stdout,
+            stderr,
         })
-        // `child` is dropped without waiting: std never reaps on drop, the reaper does.
     }
+}
+
+/// The child's stdin (`/dev/null`), stdout and stderr, and the read ends herder keeps.
+type Streams = ([OwnedFd; 3], Option<OwnedFd>, Option<OwnedFd>);
+
+fn standard_streams(output: Output) -> io::Result<Streams> {
+    let null = || -> io::Result<OwnedFd> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")?;
+        os::above_stdio(OwnedFd::from(file))
+    };
+    let pipe = || -> io::Result<(OwnedFd, OwnedFd)> {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        Ok((read, os::above_stdio(write)?))
+    };
+    match output {
+        Output::Null => Ok(([null()?, null()?, null()?], None, None)),
+        Output::Piped => {
+            let (out_read, out_write) = pipe()?;
+            let (err_read, err_write) = pipe()?;
+            Ok((
+                [null()?, out_write, err_write],
+                Some(out_read),
+                Some(err_read),
+            ))
+        }
+    }
+}
+
+/// A C string, or a clear error for text with a NUL byte in it.
+fn c_string(bytes: &[u8]) -> Result<CString, SpawnError> {
+    CString::new(bytes).map_err(|_| SpawnError::Exec {
+        program: String::from_utf8_lossy(bytes.split(|b| *b == 0).next().unwrap_or_default())
+            .into_owned(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, "contains a NUL byte"),
+    })
 }
 
 fn check_working_dir(cwd: &Path) -> Result<(), SpawnError> {
