@@ -370,13 +370,12 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         if libc::chdir(args.cwd) < 0 {
             fail(args);
         }
-        if let Some((uid, gid)) = args.credentials {
-            if libc::setgroups(args.groups_len, args.groups) < 0
+        if let Some((uid, gid)) = args.credentials
+            && (libc::setgroups(args.groups_len, args.groups) < 0
                 || libc::setgid(gid) < 0
-                || libc::setuid(uid) < 0
-            {
-                fail(args);
-            }
+                || libc::setuid(uid) < 0)
+        {
+            fail(args);
         }
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
