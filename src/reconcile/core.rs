@@ -10,7 +10,7 @@
 //! simply planned again. Every observation carries the incarnation it belongs to;
 //! observations of incarnations the slot no longer tracks are dropped first thing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::manifest::ChildSpec;
@@ -278,6 +278,9 @@ pub enum CommandError {
 #[derive(Debug, Default)]
 pub struct Reconciler {
     desired: DesiredSet,
+    /// Every child some desired child depends on (replicas expanded): only their phases
+    /// can unblock or restart another child.
+    depended_on: BTreeSet<String>,
     slots: BTreeMap<String, Slot>,
     next_incarnation: u64,
     shutdown: Option<ShutdownState>,
@@ -316,6 +319,14 @@ impl Reconciler {
         match input {
             Input::Desired(desired) => {
                 self.desired = desired;
+                self.depended_on = self
+                    .desired
+                    .children
+                    .values()
+                    .flat_map(|spec| spec.manifest.dependencies.iter())
+                    .flat_map(|dep| self.expand_dependency(&dep.0.name))
+                    .map(str::to_owned)
+                    .collect();
                 for slot in self.slots.values_mut() {
                     slot.rejected = None;
                 }
@@ -324,7 +335,15 @@ impl Reconciler {
                 name,
                 incarnation,
                 observation,
-            } => self.observe(&name, incarnation, observation, &mut effects),
+            } => {
+                let settled = self.is_inconsequential(&name, incarnation, &observation);
+                self.observe(&name, incarnation, observation, &mut effects);
+                if settled {
+                    // Nothing can follow from it: skip the O(children) re-plan, which at
+                    // start-up would otherwise run once per report of every child.
+                    return Ok(effects);
+                }
+            }
             Input::Command(command) => self.command(command, &mut effects)?,
             Input::Shutdown { .. } => match &mut self.shutdown {
                 Some(_) => {
@@ -340,6 +359,21 @@ impl Reconciler {
         }
         self.reconcile(&mut effects);
         Ok(effects)
+    }
+
+    /// Whether a report cannot change any decision: a phase change of a serving child that
+    /// no child depends on, outside a shutdown. Stops, failures and completions always count.
+    fn is_inconsequential(&self, name: &str, incarnation: u64, observation: &Observation) -> bool {
+        let phase_only = matches!(
+            observation,
+            Observation::Spawned | Observation::Ready | Observation::NotReady | Observation::Exited
+        );
+        let serving = self
+            .slots
+            .get(name)
+            .and_then(|slot| slot.current.as_ref())
+            .is_some_and(|run| run.incarnation == incarnation);
+        phase_only && serving && self.shutdown.is_none() && !self.depended_on.contains(name)
     }
 
     fn observe(
