@@ -2,15 +2,14 @@
 //!
 //! Events get a monotonic sequence number, are kept in a bounded in-memory ring (for
 //! `herder events` and SSE resume), broadcast to live followers, and appended to a JSONL
-//! file in the state directory. The reconciler is the only writer; the API only reads.
+//! file in the state directory, rotated by size like a child's log ([`FILE_ROTATION`]). The
+//! reconciler is the only writer; the API only reads.
 //!
 //! Followers subscribe *before* reading the ring (see [`EventLog::subscribe_since`]), so an
 //! event appended in between is seen twice rather than never; they drop duplicates by
 //! sequence number.
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
@@ -18,8 +17,17 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use crate::supervise::logs::Rotation;
+use crate::supervise::logs::rotate::RotatingFile;
+
 /// How many events the in-memory ring keeps.
 pub const RING_CAPACITY: usize = 10_000;
+
+/// Rotation of `events.jsonl`: 10 MiB per file, three rotated files kept.
+pub const FILE_ROTATION: Rotation = Rotation {
+    max_size: 10 << 20,
+    keep: 3,
+};
 
 /// One entry of the event log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -133,18 +141,14 @@ pub struct EventLog {
 struct Inner {
     next_seq: u64,
     ring: VecDeque<Arc<Event>>,
-    file: Option<BufWriter<File>>,
+    file: Option<RotatingFile>,
 }
 
 impl EventLog {
-    /// An event log that also appends to `path` (created if missing), or memory-only with `None`.
+    /// An event log that also appends to `path` (created on the first event), or
+    /// memory-only with `None`.
     pub fn open(path: Option<&Path>) -> std::io::Result<Arc<Self>> {
-        let file = match path {
-            Some(path) => Some(BufWriter::new(
-                OpenOptions::new().create(true).append(true).open(path)?,
-            )),
-            None => None,
-        };
+        let file = path.map(|path| RotatingFile::new(path.to_path_buf(), FILE_ROTATION));
         let (followers, _) = broadcast::channel(4096);
         Ok(Arc::new(Self {
             inner: Mutex::new(Inner {
@@ -178,10 +182,12 @@ impl EventLog {
         inner.ring.push_back(Arc::clone(&event));
         if let Some(file) = inner.file.as_mut() {
             // A full disk must not stop supervision; the ring and followers still get it.
-            let written = serde_json::to_writer(&mut *file, &*event)
+            let written = serde_json::to_vec(&*event)
                 .map_err(std::io::Error::from)
-                .and_then(|()| file.write_all(b"\n"))
-                .and_then(|()| file.flush());
+                .and_then(|mut line| {
+                    line.push(b'\n');
+                    file.write(&line)
+                });
             if let Err(error) = written {
                 tracing::warn!(%error, "cannot append to the event log file");
             }
