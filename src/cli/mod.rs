@@ -118,7 +118,18 @@ pub enum Format {
 }
 
 /// Parses the command line, runs the command and returns the process exit code.
+///
+/// herder's own diagnostics (not the children's output) go to stderr at the level set by
+/// `HERDER_LOG` (`warn` by default; e.g. `HERDER_LOG=debug`).
 pub fn run() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HERDER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color_enabled(&std::io::stderr()))
+        .without_time()
+        .init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
