@@ -7,7 +7,9 @@
 /// | 0 | success; for `validate`, every manifest is valid |
 /// | 1 | the manifests are invalid (`validate`), or the command failed |
 /// | 2 | usage error (bad arguments) or an I/O error (a path that cannot be read) |
+/// | 3 | `herder up`: a `critical` child failed, so everything was stopped |
 /// | 4 | no running herder instance to talk to (operator commands) |
+/// | 130 | `herder up`: a second SIGINT/SIGTERM killed every child at once |
 #[derive(Debug)]
 pub enum Exit {}
 
@@ -20,6 +22,10 @@ impl Exit {
     pub const USAGE: u8 = 2;
     /// An operator command was refused or failed (the same code as [`Exit::INVALID`]).
     pub const FAILED: u8 = 1;
+    /// `herder up`: a `critical` child failed permanently; everything was stopped in order.
+    pub const CRITICAL_FAILED: u8 = crate::reconcile::core::EXIT_CRITICAL_FAILED as u8;
     /// No running herder instance was found, or the one named does not answer.
     pub const NO_INSTANCE: u8 = 4;
+    /// `herder up`: a second shutdown signal killed every child at once.
+    pub const KILLED: u8 = crate::reconcile::run::EXIT_KILLED as u8;
 }

@@ -31,7 +31,7 @@ use exit::Exit;
     name = "herder",
     version,
     about,
-    after_help = "Exit codes: 0 success (valid), 1 invalid manifests or failure, 2 usage or I/O error, 4 no running instance.\nNO_COLOR disables colours."
+    after_help = "Exit codes: 0 success (valid), 1 invalid manifests or failure, 2 usage or I/O error, 3 a critical child failed (up), 4 no running instance, 130 killed by a second signal (up).\nNO_COLOR disables colours."
 )]
 pub struct Cli {
     /// The command to run.
