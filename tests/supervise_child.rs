@@ -624,6 +624,29 @@ async fn update_in_place_changes_policy_without_a_new_process() {
 }
 
 #[tokio::test]
+async fn open_files_applies_to_the_running_process() {
+    let mut h = Harness::new();
+    let child = h.start(json!({"name": "nofile", "command": ["sleep", "1000"]}));
+    let pid = spawned_pid(h.until("spawn", is_spawned).await);
+    let spec = h.spec(json!({"name": "nofile", "command": ["sleep", "1000"], "resource_limits": {"open_files": 77}}));
+    timeout(WAIT, child.update(spec))
+        .await
+        .expect("update")
+        .expect("ok");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .expect("open files line");
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>()[3..5],
+        ["77", "77"],
+        "prlimit applied live: {line}"
+    );
+    assert_eq!(child.snapshot().pid, Some(pid), "same process");
+}
+
+#[tokio::test]
 async fn dropping_the_handle_stops_the_process() {
     let mut h = Harness::new();
     let child = h.start(json!({"name": "orphan", "command": ["sleep", "1000"]}));

@@ -200,6 +200,21 @@ pub struct ChildSetup {
     pub credentials: Option<Credentials>,
 }
 
+/// Sets `RLIMIT_NOFILE` (soft and hard) of the running process `pid` (`prlimit`), so an
+/// `open_files` change applies without a restart. Its existing descendants keep theirs.
+pub fn set_open_files(pid: i32, limit: u64) -> io::Result<()> {
+    let new = libc::rlimit {
+        rlim_cur: limit as libc::rlim_t,
+        rlim_max: limit as libc::rlim_t,
+    };
+    // SAFETY: `new` is a valid rlimit; a null old-limit pointer is allowed.
+    let result = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A process image to start with [`spawn_process`]: every string already a C string, every
 /// descriptor already open, so the child needs no allocation.
 #[derive(Debug)]

@@ -486,6 +486,8 @@ impl Actor {
         let liveness_changed = format!("{:?}", cfg.liveness) != format!("{:?}", self.cfg.liveness);
         self.log.set_rotation(cfg.rotation);
         let memory_changed = cfg.memory_limit != self.cfg.memory_limit;
+        let open_files = spec.manifest.resource_limits.open_files;
+        let open_files_changed = open_files != self.spec.manifest.resource_limits.open_files;
         let effects = self
             .machine
             .update(cfg.policy.clone(), backoff_changed.then_some(cfg.backoff));
@@ -509,6 +511,12 @@ impl Actor {
                 .cfg
                 .memory_limit
                 .and_then(|limit| memwatch::watch(pid, limit));
+        }
+        if open_files_changed
+            && let (Some(pid), Some(limit)) = (self.machine.state().pid(), open_files)
+            && let Err(error) = os::set_open_files(pid, limit)
+        {
+            tracing::warn!(child = %self.spec.name, %error, "cannot apply open_files to the running process");
         }
         // A probe result of the old probe may still arrive; it is counted against the new one, which is harmless.
         self.apply(effects, now);
