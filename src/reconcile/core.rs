@@ -383,9 +383,23 @@ impl Reconciler {
         observation: Observation,
         effects: &mut Vec<Effect>,
     ) {
+        // A new process of a child already sees the current processes of its `restart:
+        // true` dependencies: it must not be restarted for them later.
+        let fresh_epochs = match (&observation, self.slots.get(name)) {
+            (Observation::Spawned, Some(slot)) => slot
+                .current
+                .iter()
+                .chain(slot.next.iter())
+                .find(|run| run.incarnation == incarnation)
+                .map(|run| self.dependency_epochs(&run.spec)),
+            _ => None,
+        };
         let Some(slot) = self.slots.get_mut(name) else {
             return;
         };
+        if let Some(epochs) = fresh_epochs {
+            slot.seen_epochs = epochs;
+        }
         if observation == Observation::Stopped {
             slot.stopping.remove(&incarnation);
             // An actor can also end on its own (a failed or completed run we then stopped).

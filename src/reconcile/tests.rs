@@ -407,3 +407,24 @@ fn replicas_grow_and_shrink_at_the_top() {
     let stops: Vec<_> = effects.iter().filter(|e| e.starts_with("stop")).collect();
     assert_eq!(stops, ["stop w-4#5", "stop w-3#4", "stop w-2#3"]);
 }
+
+#[test]
+fn a_dependent_restarted_by_its_policy_is_not_restarted_again_for_its_dependency() {
+    let mut r = Reconciler::new();
+    let cache = spec(json!({"name": "cache", "command": ["c"]}));
+    let app = spec(
+        json!({"name": "app", "command": ["a"], "dependencies": [{"name": "cache", "restart": true}]}),
+    );
+    step(&mut r, desired(1, [Arc::clone(&cache), Arc::clone(&app)]));
+    step(&mut r, observed("cache", 1, Observation::Spawned));
+    step(&mut r, observed("cache", 1, Observation::Ready));
+    step(&mut r, observed("app", 2, Observation::Spawned));
+    // Both crash; cache comes back while app is still in backoff ...
+    step(&mut r, observed("app", 2, Observation::Exited));
+    step(&mut r, observed("cache", 1, Observation::Exited));
+    step(&mut r, observed("cache", 1, Observation::Spawned));
+    assert!(step(&mut r, observed("cache", 1, Observation::Ready)).is_empty());
+    // ... then app's own restart already sees the new cache: no extra restart, now or later.
+    assert!(step(&mut r, observed("app", 2, Observation::Spawned)).is_empty());
+    assert!(step(&mut r, desired(2, [cache, app])).is_empty());
+}
