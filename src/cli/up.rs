@@ -170,6 +170,7 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
     let printer = tokio::spawn(print_events(
         Arc::clone(&events),
         color_enabled(&std::io::stderr()),
+        closing.clone(),
     ));
     eprintln!(
         "herder: watching {} (socket {}, state {})",
@@ -189,7 +190,8 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
     .await
     .map_err(UpError::Signals)?;
     closing.cancel();
-    printer.abort();
+    // The printer ends once it has printed the last events; a panic in it changes nothing.
+    let _ = printer.await;
     if let Ok(Err(error)) = server.await {
         print_error(&error);
     }
@@ -197,7 +199,7 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
 }
 
 /// Prints lifecycle events on stderr as they happen, `herder | web: spawned (pid 42)`.
-async fn print_events(events: Arc<EventLog>, color: bool) {
+async fn print_events(events: Arc<EventLog>, color: bool, done: CancellationToken) {
     let (backlog, mut live) = events.subscribe_since(0);
     let mut last = 0;
     for event in backlog {
@@ -205,7 +207,17 @@ async fn print_events(events: Arc<EventLog>, color: bool) {
         eprintln!("{}", describe(&event, color));
     }
     loop {
-        match live.recv().await {
+        let received = tokio::select! {
+            received = live.recv() => received,
+            () = done.cancelled() => {
+                // herder is exiting: print what the loop has not reached yet.
+                for event in events.since(last, usize::MAX) {
+                    eprintln!("{}", describe(&event, color));
+                }
+                return;
+            }
+        };
+        match received {
             Ok(event) if event.seq > last => {
                 last = event.seq;
                 eprintln!("{}", describe(&event, color));
