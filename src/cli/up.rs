@@ -71,6 +71,7 @@ enum UpError {
 
 /// Runs herder in the foreground; returns the exit code.
 pub fn run(args: &UpArgs) -> u8 {
+    crate::supervise::os::limit_malloc_arenas();
     let dir = match std::fs::canonicalize(&args.dir) {
         Ok(dir) if dir.is_dir() => dir,
         Ok(_) => {
