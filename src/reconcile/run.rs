@@ -350,7 +350,7 @@ impl Shell {
                 let _ = reply.send(verdict);
             }
             Request::Reload { peer, reply } => {
-                self.audit("reload", peer.uid, peer.pid, None, true);
+                self.audit(None, "reload", (peer.uid, peer.pid), None, true);
                 self.watcher.rescan_now();
                 let _ = reply.send(());
             }
@@ -363,16 +363,25 @@ impl Shell {
                 reason,
                 reply,
             } => {
-                self.audit("down", peer.uid, peer.pid, reason.clone(), true);
+                self.audit(None, "down", (peer.uid, peer.pid), reason.clone(), true);
                 self.shutdown(reason.as_deref().unwrap_or("herder down"));
                 let _ = reply.send(());
             }
         }
     }
 
-    fn audit(&self, verb: &str, uid: u32, pid: Option<i32>, reason: Option<String>, allowed: bool) {
+    /// Records an operator command, on `child` if it names one.
+    fn audit(
+        &self,
+        child: Option<&str>,
+        verb: &str,
+        peer: (u32, Option<i32>),
+        reason: Option<String>,
+        allowed: bool,
+    ) {
+        let (uid, pid) = peer;
         self.events.append(
-            None,
+            child,
             None,
             EventKind::Command {
                 verb: verb.to_owned(),
@@ -395,17 +404,7 @@ impl Shell {
         let known =
             self.core.desired().children.contains_key(name) || self.core.slots().contains_key(name);
         let allowed = known && self.permitted(&command);
-        self.events.append(
-            Some(name),
-            None,
-            EventKind::Command {
-                verb: verb.to_owned(),
-                uid,
-                pid,
-                reason,
-                allowed,
-            },
-        );
+        self.audit(Some(name), verb, (uid, pid), reason, allowed);
         if !known {
             return Err(CommandError::UnknownChild(name.to_owned()).into());
         }
