@@ -1,9 +1,9 @@
 //! Semantic checks the schema cannot express: within one manifest ([`check_manifest`]) and
 //! across the whole set ([`check_set`]). Every diagnostic names the file at fault.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::desired::replica_names;
 use super::diagnostic::{Code, Diagnostic};
@@ -441,8 +441,10 @@ pub fn check_set(docs: &[ManifestDoc]) -> Vec<Diagnostic> {
         }
     }
 
+    // Many manifests usually share a few secret files: open each once.
+    let mut readable = HashMap::new();
     for doc in &order {
-        check_secret_sources(doc, &mut out);
+        check_secret_sources(doc, &mut readable, &mut out);
     }
     out
 }
@@ -496,20 +498,27 @@ fn find_cycles<'a>(edges: &BTreeMap<&'a str, Vec<(&'a str, usize)>>) -> Vec<Vec<
     cycles
 }
 
-fn check_secret_sources(doc: &ManifestDoc, out: &mut Vec<Diagnostic>) {
+fn check_secret_sources(
+    doc: &ManifestDoc,
+    readable: &mut HashMap<PathBuf, Result<(), String>>,
+    out: &mut Vec<Diagnostic>,
+) {
     let base = base_dir(&doc.file);
     for (index, secret) in doc.manifest.secrets.iter().enumerate() {
         if let Some(file) = &secret.file {
             let path = base.join(file);
-            // Read to prove the secret is readable; the value is dropped at once.
-            if let Err(err) = fs::read(&path)
+            // Opening proves the secret readable without reading its value.
+            let opened = readable
+                .entry(path)
+                .or_insert_with_key(|path| open_secret(path).map_err(|err| describe_io(&err)));
+            if let Err(err) = opened
                 && secret.required
             {
                 out.push(
                     doc.error_at(
                         Code::Secret,
                         &format!("/secrets/{index}/file"),
-                        format!("secret \"{}\": cannot read {}: {}", secret.name, file.display(), describe_io(&err)),
+                        format!("secret \"{}\": cannot read {}: {err}", secret.name, file.display()),
                     )
                     .with_hint("create the file, fix the path (relative to this manifest's folder) or set `required: false`"),
                 );
@@ -533,6 +542,15 @@ fn check_secret_sources(doc: &ManifestDoc, out: &mut Vec<Diagnostic>) {
             );
         }
     }
+}
+
+/// Opens a secret file for reading (proving it readable) without reading its value.
+fn open_secret(path: &Path) -> std::io::Result<()> {
+    let file = fs::File::open(path)?;
+    if file.metadata()?.is_dir() {
+        return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
+    }
+    Ok(())
 }
 
 /// The folder relative paths of a manifest are resolved against: the manifest file's own.
