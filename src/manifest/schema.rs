@@ -266,15 +266,8 @@ fn translate(
         ),
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
-            Diagnostic::error(
-                Code::Schema,
-                file,
-                document,
-                spans.value(pointer),
-                pointer,
-                format!("missing required field {}", quoted(name)),
-            )
-            .with_hint(format!("add `{name}:` to this mapping"))
+            at_value(format!("missing required field {}", quoted(name)))
+                .with_hint(format!("add `{name}:` to this mapping"))
         }
         ValidationErrorKind::Minimum { limit }
         | ValidationErrorKind::ExclusiveMinimum { limit } => at_value(format!(
