@@ -243,6 +243,8 @@ impl Shell {
         let _ = self.apply(Input::Desired(generation.desired));
         self.reloads += 1;
         self.last_reload_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+        // Loading the manifests was the memory peak; give it back while nothing else runs.
+        crate::supervise::os::release_free_memory();
     }
 
     fn child_event(&mut self, event: ChildEvent) {
