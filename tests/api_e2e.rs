@@ -337,6 +337,29 @@ fn command_permissions_are_enforced_with_a_clear_refusal() {
 }
 
 #[test]
+fn stop_all_stops_every_permitted_child_and_reports_the_refusals() {
+    let instance = Instance::start(&[("web.yaml", WEB), ("locked.yaml", LOCKED)]);
+    instance.wait_state("web", "ready");
+    instance.wait_state("locked", "ready");
+    let stop = instance.herder(&["stop", "--all", "--reason", "maintenance"]);
+    assert_eq!(stop.code, 1, "one child refused: {stop:#?}");
+    assert!(stop.stdout.contains("web: stop requested"), "{stop:#?}");
+    assert!(
+        stop.stderr.contains("locked") && stop.stderr.contains("command_permissions"),
+        "{stop:#?}"
+    );
+    instance.wait_state("web", "stopped");
+    assert_eq!(
+        instance.child("locked")["state"],
+        "ready",
+        "refused child untouched"
+    );
+    let start = instance.herder(&["start", "--all"]);
+    assert_eq!(start.code, 0, "{start:#?}");
+    instance.wait_state("web", "ready");
+}
+
+#[test]
 fn plan_reload_metrics_and_down() {
     let mut instance = Instance::start(&[("web.yaml", WEB)]);
     instance.wait_state("web", "ready");

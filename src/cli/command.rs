@@ -10,15 +10,22 @@ use clap::Args;
 
 use super::exit::Exit;
 use super::remote::{ConnectArgs, block_on, connect, emit};
+use crate::api::ClientError;
 use crate::api::client::child_path;
 use crate::api::wire::{CommandRequest, CommandResponse};
 use crate::manifest::model::Signal;
+use crate::reconcile::StatusReport;
 
 /// Arguments of the commands on one child.
 #[derive(Debug, Args)]
 pub struct CommandArgs {
     /// The child.
-    pub name: String,
+    #[arg(required_unless_present = "all")]
+    pub name: Option<String>,
+    /// Every child instead of one (`herder stop --all`); a child that refuses (permissions,
+    /// quarantine, nothing running) is reported and the others go ahead.
+    #[arg(long, conflicts_with = "name")]
+    pub all: bool,
     /// Why: recorded in the event log with your uid and pid.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
@@ -42,13 +49,38 @@ pub struct SignalArgs {
     pub connect: ConnectArgs,
 }
 
-/// Runs `verb` (one of [`VERBS`](crate::api::wire::VERBS) but `signal`) on the child.
+/// Runs `verb` (one of [`VERBS`](crate::api::wire::VERBS) but `signal`) on the child, or
+/// on every child with `--all`.
 pub fn run(verb: &'static str, args: &CommandArgs) -> u8 {
     let request = CommandRequest {
         reason: args.reason.clone(),
         signal: None,
     };
-    send(verb, &args.name, &request, &args.connect)
+    match &args.name {
+        Some(name) => send(verb, name, &request, &args.connect),
+        None => send_all(verb, &request, &args.connect),
+    }
+}
+
+/// `verb` on every child the instance knows, one request each, in name order.
+fn send_all(verb: &'static str, request: &CommandRequest, connect_args: &ConnectArgs) -> u8 {
+    block_on(async {
+        let client = connect(connect_args).await?;
+        let report: StatusReport = client.get("/v1/status").await?;
+        let mut refused = 0;
+        for child in &report.children {
+            let path = child_path(&child.name, &format!("/{verb}"));
+            match client.post::<_, CommandResponse>(&path, request).await {
+                Ok(done) => emit(&format!("{}: {} requested\n", done.child, done.command))?,
+                Err(ClientError::Api { error, .. }) => {
+                    refused += 1;
+                    eprintln!("herder: {}: {}", child.name, error.message);
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Ok(if refused == 0 { Exit::OK } else { Exit::FAILED })
+    })
 }
 
 /// Runs `herder signal`.
