@@ -203,7 +203,12 @@ fn read_limited(path: &Path) -> Result<Vec<u8>, Diagnostic> {
         )
     };
     let file = fs::File::open(path).map_err(io_error)?;
-    let mut bytes = Vec::new();
+    // Sized from the file's length, the read takes one call instead of growing probes.
+    let size = file
+        .metadata()
+        .map_or(0, |meta| meta.len())
+        .min(MAX_FILE_BYTES);
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0) + 1);
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(io_error)?;
