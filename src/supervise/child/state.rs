@@ -371,11 +371,7 @@ impl Machine {
                     group_alive,
                 },
             ) => {
-                self.last_exit = Some(status);
-                fx.push(Effect::Emit(ChildEventKind::Exited {
-                    code: status.code,
-                    signal: status.signal,
-                }));
+                self.record_exit(status, &mut fx);
                 if group_alive {
                     // The leader is gone; leftovers of its group must not outlive it.
                     fx.push(Effect::SignalGroup {
@@ -407,11 +403,7 @@ impl Machine {
                     group_alive,
                 },
             ) => {
-                self.last_exit = Some(status);
-                fx.push(Effect::Emit(ChildEventKind::Exited {
-                    code: status.code,
-                    signal: status.signal,
-                }));
+                self.record_exit(status, &mut fx);
                 if group_alive {
                     ChildState::Stopping {
                         pid,
@@ -518,6 +510,15 @@ impl Machine {
             (state, _) => state,
         };
         fx
+    }
+
+    /// Remembers how the process ended and reports it.
+    fn record_exit(&mut self, status: ExitStatus, fx: &mut Vec<Effect>) {
+        self.last_exit = Some(status);
+        fx.push(Effect::Emit(ChildEventKind::Exited {
+            code: status.code,
+            signal: status.signal,
+        }));
     }
 
     fn begin_stop(
