@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use herder::manifest::{ChildSpec, DesiredSet, Manifest};
+use herder::plan::order::dependency_order;
 use herder::plan::{Observed, ObservedChild, Operation, Plan, Step, plan};
 use proptest::prelude::*;
 use serde_json::json;
@@ -286,5 +287,27 @@ proptest! {
             }
             apply(&plan, &desired, &mut observed);
         }
+    }
+
+    #[test]
+    fn ordering_a_few_children_agrees_with_ordering_them_all(
+        directory in directory(),
+        picks in proptest::collection::vec(any::<bool>(), 18),
+    ) {
+        let desired = desired(&directory, 1);
+        let everyone: Vec<&str> = desired.children.keys().map(String::as_str).collect();
+        let picked: Vec<&str> = everyone
+            .iter()
+            .zip(picks.iter().cycle())
+            .filter(|(_, pick)| **pick)
+            .map(|(name, _)| *name)
+            .collect();
+        let enabled = |spec: &Arc<ChildSpec>| spec.manifest.enabled;
+        let all = dependency_order(&desired.children, everyone.iter().copied(), enabled);
+        let expected: Vec<&str> = all.into_iter().filter(|name| picked.contains(name)).collect();
+        prop_assert_eq!(
+            dependency_order(&desired.children, picked.iter().copied(), enabled),
+            expected
+        );
     }
 }

@@ -86,7 +86,10 @@ fn unchanged_files_are_not_parsed_again_and_nothing_is_republished() {
         ),
         "an unchanged file was parsed again"
     );
-    assert_eq!(second.changed, [dir.file("b.yaml")]);
+    assert_eq!(
+        second.files.keys().collect::<Vec<_>>(),
+        [&dir.file("b.yaml")]
+    );
 }
 
 #[test]
@@ -352,4 +355,32 @@ fn scan_reports_the_secret_folders_to_watch() {
         "{:?}",
         scan.secret_dirs
     );
+}
+
+#[test]
+fn a_rejected_edit_applies_once_the_file_it_needs_arrives() {
+    let mut dir = Dir::new(&[("b.yaml", B)]);
+    dir.scan();
+    dir.write(
+        "b.yaml",
+        "name: b\ncommand: [\"/bin/b2\"]\ndependencies: [c]\n",
+    );
+    let rejected = dir.scan().expect("the rejection publishes");
+    assert!(
+        rejected.desired.children["b"]
+            .manifest
+            .dependencies
+            .is_empty()
+    );
+
+    // `b.yaml` is not touched again: adding `c` is what lets its edit through.
+    dir.write("c.yaml", "name: c\ncommand: [\"/bin/c\"]\n");
+    let applied = dir.scan().expect("the held-back edit publishes");
+    assert_eq!(names(&applied), ["b", "c"]);
+    assert_eq!(
+        applied.desired.children["b"].manifest.command.to_string(),
+        "[\"/bin/b2\"]"
+    );
+    assert!(!applied.has_errors(), "{:#?}", applied.diagnostics);
+    assert_eq!(applied.files[&dir.file("b.yaml")], FileStatus::Good);
 }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -31,6 +32,19 @@ pub struct ChildSpec {
 }
 
 impl ChildSpec {
+    /// `self == other`, with shared values compared by pointer first: successive
+    /// generations share the specs and manifests of unchanged files.
+    pub fn same_as(&self, other: &ChildSpec) -> bool {
+        std::ptr::eq(self, other)
+            || (self.name == other.name
+                && self.replica == other.replica
+                && self.source == other.source
+                && self.base_dir == other.base_dir
+                && self.secret_digests == other.secret_digests
+                && (Arc::ptr_eq(&self.manifest, &other.manifest)
+                    || self.manifest == other.manifest))
+    }
+
     /// The names of the children this one depends on, replicas expanded by the caller.
     pub fn dependency_names(&self) -> impl Iterator<Item = &str> {
         self.manifest
@@ -49,6 +63,47 @@ pub struct DesiredSet {
     pub children: BTreeMap<String, Arc<ChildSpec>>,
 }
 
+impl DesiredSet {
+    /// The children a dependency on `name` stands for (see [`expand`]).
+    pub fn expand<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        expand(&self.children, name)
+    }
+
+    /// Whether both sets hold the same children. Specs shared by both (successive
+    /// generations share the specs of unchanged files) compare by pointer, so two sets of
+    /// thousands of children compare in microseconds.
+    pub fn same_children(&self, other: &DesiredSet) -> bool {
+        self.children.len() == other.children.len()
+            && self
+                .children
+                .iter()
+                .zip(&other.children)
+                .all(|((name_a, a), (name_b, b))| name_a == name_b && a.same_as(b))
+    }
+}
+
+/// The children of `children` a dependency on `name` stands for: the child of that name,
+/// and every replica of a replicated manifest of that name. A replica `<name>-<i>` sorts
+/// right after `<name>-`, so this is a range lookup, not a walk over the whole set.
+pub fn expand<'a, V: AsRef<ChildSpec>>(
+    children: &'a BTreeMap<String, V>,
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    let direct = children
+        .get_key_value(name)
+        .map(|(child, _)| child.as_str());
+    let prefix = format!("{name}-");
+    let replicas = children
+        .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+        .take_while(move |(child, _)| child.starts_with(&prefix))
+        .filter(move |(_, spec)| {
+            let spec = spec.as_ref();
+            spec.replica.is_some() && spec.manifest.name == name
+        })
+        .map(|(child, _)| child.as_str());
+    direct.into_iter().chain(replicas)
+}
+
 /// The child names a manifest declares: its name, or `<name>-0` … `<name>-(N-1)` for
 /// `replicas: N > 1`.
 pub fn replica_names(manifest: &Manifest) -> Vec<String> {
@@ -63,36 +118,42 @@ pub fn replica_names(manifest: &Manifest) -> Vec<String> {
 
 /// Builds the desired set at `generation` from checked documents: replicas expanded,
 /// `base_dir` set to each manifest's folder, and a digest of each secret's current value
-/// (a secret that cannot be read has no digest).
+/// (a secret that cannot be read has no digest). A name declared twice goes to the later
+/// document.
 pub fn desired_set(docs: &[ManifestDoc], generation: u64) -> DesiredSet {
     let mut children = BTreeMap::new();
-    for doc in docs {
-        let base_dir = base_dir(&doc.file);
-        let secret_digests: BTreeMap<String, u64> = doc
-            .manifest
-            .secrets
-            .iter()
-            .filter_map(|secret| Some((secret.name.clone(), secret_digest(secret, &base_dir)?)))
-            .collect();
-        let replicated = doc.manifest.replicas > 1;
-        for (index, name) in (0u32..).zip(replica_names(&doc.manifest)) {
-            children.insert(
-                name.clone(),
-                Arc::new(ChildSpec {
-                    name,
-                    replica: replicated.then_some(index),
-                    manifest: Arc::clone(&doc.manifest),
-                    source: doc.file.clone(),
-                    base_dir: base_dir.clone(),
-                    secret_digests: secret_digests.clone(),
-                }),
-            );
-        }
+    for spec in docs.iter().flat_map(child_specs) {
+        children.insert(spec.name.clone(), spec);
     }
     DesiredSet {
         generation,
         children,
     }
+}
+
+/// The children one document declares, replicas expanded, in index order.
+pub fn child_specs(doc: &ManifestDoc) -> Vec<Arc<ChildSpec>> {
+    let base_dir = base_dir(&doc.file);
+    let secret_digests: BTreeMap<String, u64> = doc
+        .manifest
+        .secrets
+        .iter()
+        .filter_map(|secret| Some((secret.name.clone(), secret_digest(secret, &base_dir)?)))
+        .collect();
+    let replicated = doc.manifest.replicas > 1;
+    (0u32..)
+        .zip(replica_names(&doc.manifest))
+        .map(|(index, name)| {
+            Arc::new(ChildSpec {
+                name,
+                replica: replicated.then_some(index),
+                manifest: Arc::clone(&doc.manifest),
+                source: doc.file.clone(),
+                base_dir: base_dir.clone(),
+                secret_digests: secret_digests.clone(),
+            })
+        })
+        .collect()
 }
 
 /// A digest of a secret's current value; the value itself is dropped at once.

@@ -17,7 +17,7 @@ pub mod spans;
 pub mod units;
 pub mod validate;
 
-pub use desired::{ChildSpec, DesiredSet, desired_set, replica_names};
+pub use desired::{ChildSpec, DesiredSet, child_specs, desired_set, replica_names};
 pub use diagnostic::{Code, Diagnostic, Location, Report, Severity};
 pub use load::{
     LoadError, Loaded, ManifestDoc, ParsedFile, list_manifest_files, load_dir, load_file,

@@ -67,39 +67,18 @@ pub fn plan(desired: &DesiredSet, observed: &Observed) -> Plan {
 
     let mut steps = Vec::with_capacity(retiring.len() + forward.len());
     if !retiring.is_empty() {
-        let running: BTreeMap<String, Arc<ChildSpec>> = observed
-            .children
-            .iter()
-            .map(|(name, child)| (name.clone(), child.spec.clone()))
-            .collect();
-        for name in dependency_order(&running).into_iter().rev() {
+        let order = dependency_order(&observed.children, retiring.keys().copied(), |_| true);
+        for name in order.into_iter().rev() {
             steps.extend(retiring.remove(name));
         }
     }
     if !forward.is_empty() {
-        let enabled: BTreeMap<String, Arc<ChildSpec>> = desired
-            .children
-            .iter()
-            .filter(|(_, spec)| wanted(spec))
-            .map(|(name, spec)| (name.clone(), spec.clone()))
-            .collect();
-        for name in dependency_order(&enabled) {
+        let order = dependency_order(&desired.children, forward.keys().copied(), wanted);
+        for name in order {
             steps.extend(forward.remove(name));
         }
     }
     Plan { steps, unchanged }
-}
-
-/// `old == new`, with a shared manifest compared by pointer first (successive generations
-/// share the manifests of unchanged files, so thousands of children compare in microseconds).
-fn same_spec(old: &ChildSpec, new: &ChildSpec) -> bool {
-    std::ptr::eq(old, new)
-        || (old.name == new.name
-            && old.replica == new.replica
-            && old.source == new.source
-            && old.base_dir == new.base_dir
-            && old.secret_digests == new.secret_digests
-            && (Arc::ptr_eq(&old.manifest, &new.manifest) || old.manifest == new.manifest))
 }
 
 fn step(name: &str, operation: Operation, changes: Vec<FieldChange>) -> Step {
@@ -112,7 +91,7 @@ fn step(name: &str, operation: Operation, changes: Vec<FieldChange>) -> Step {
 
 /// The operation and field changes for a child that runs `old` and should run `new`.
 pub fn diff_child(old: &ChildSpec, new: &ChildSpec) -> (Operation, Vec<FieldChange>) {
-    if same_spec(old, new) {
+    if old.same_as(new) {
         return (Operation::Unchanged, Vec::new());
     }
     let mut diff = Diff::default();

@@ -41,6 +41,12 @@ pub struct ObservedChild {
     pub spec: Arc<ChildSpec>,
 }
 
+impl AsRef<ChildSpec> for ObservedChild {
+    fn as_ref(&self) -> &ChildSpec {
+        &self.spec
+    }
+}
+
 /// What to do with one child.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]

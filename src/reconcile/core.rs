@@ -324,7 +324,7 @@ impl Reconciler {
                     .children
                     .values()
                     .flat_map(|spec| spec.manifest.dependencies.iter())
-                    .flat_map(|dep| self.expand_dependency(&dep.0.name))
+                    .flat_map(|dep| self.desired.expand(&dep.0.name))
                     .map(str::to_owned)
                     .collect();
                 for slot in self.slots.values_mut() {
@@ -568,23 +568,6 @@ impl Reconciler {
             .cloned()
     }
 
-    /// The names a dependency entry stands for: the child itself, or every replica of it.
-    fn expand_dependency<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        let replicas = self
-            .desired
-            .children
-            .values()
-            .filter(move |spec| spec.replica.is_some() && spec.manifest.name == name)
-            .map(|spec| spec.name.as_str());
-        let direct = self
-            .desired
-            .children
-            .contains_key(name)
-            .then_some(name)
-            .into_iter();
-        direct.chain(replicas)
-    }
-
     /// The dependencies of `spec` whose condition does not hold yet.
     pub fn unmet_dependencies<'a>(
         &'a self,
@@ -595,7 +578,7 @@ impl Reconciler {
             .iter()
             .map(|dep| &dep.0)
             .filter(|dep| {
-                let mut targets = self.expand_dependency(&dep.name).peekable();
+                let mut targets = self.desired.expand(&dep.name).peekable();
                 targets.peek().is_none()
                     || !targets.all(|target| {
                         self.slots
@@ -626,7 +609,8 @@ impl Reconciler {
             .iter()
             .filter(|dep| dep.0.restart)
             .flat_map(|dep| {
-                self.expand_dependency(&dep.0.name)
+                self.desired
+                    .expand(&dep.0.name)
                     .map(str::to_owned)
                     .collect::<Vec<_>>()
             })

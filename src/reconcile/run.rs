@@ -30,6 +30,10 @@ use crate::watch::{Generation, WatchHandle};
 /// Exit code after a second shutdown signal killed everything at once.
 pub const EXIT_KILLED: i32 = 130;
 
+/// A generation that changed at least this many files returns free heap memory to the
+/// system once applied.
+const TRIM_AFTER_FILES: usize = 64;
+
 /// What the reconciler task needs from its surroundings.
 pub struct Wiring {
     /// New desired sets from the watcher.
@@ -221,7 +225,7 @@ impl Shell {
             );
         }
         self.errors = generation.diagnostics;
-        if generation.desired.children == self.core.desired().children {
+        if generation.desired.same_children(self.core.desired()) {
             return;
         }
         let preview = plan::plan(&generation.desired, &self.observed());
@@ -243,8 +247,11 @@ impl Shell {
         let _ = self.apply(Input::Desired(generation.desired));
         self.reloads += 1;
         self.last_reload_ms = Some(started.elapsed().as_secs_f64() * 1e3);
-        // Loading the manifests was the memory peak; give it back while nothing else runs.
-        crate::supervise::os::release_free_memory();
+        // Loading many manifests is herder's memory peak: give it back, off this task. A
+        // small edit leaves little to return and is not worth a walk of the heap.
+        if generation.files.len() >= TRIM_AFTER_FILES {
+            tokio::task::spawn_blocking(crate::supervise::os::release_free_memory);
+        }
     }
 
     fn child_event(&mut self, event: ChildEvent) {

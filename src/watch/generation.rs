@@ -42,10 +42,9 @@ pub struct Generation {
     pub desired: DesiredSet,
     /// Every current problem (errors and warnings), of files and of the watcher itself, sorted.
     pub diagnostics: Vec<Diagnostic>,
-    /// Every known manifest file and its status.
+    /// The files whose content in force or status changed since the previous generation
+    /// (every file in the first one), with their status.
     pub files: BTreeMap<PathBuf, FileStatus>,
-    /// Files whose content in force or status changed since the previous generation.
-    pub changed: Vec<PathBuf>,
 }
 
 impl Generation {

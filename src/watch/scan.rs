@@ -22,7 +22,7 @@
 //!
 //! A [`Generation`] is produced only when the desired set or the diagnostics changed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io::{self, Read as _};
 use std::os::unix::fs::MetadataExt;
@@ -38,7 +38,7 @@ use crate::manifest::diagnostic::{Location, sort_diagnostics};
 use crate::manifest::load::{LoadError, MAX_FILE_BYTES, describe_io};
 use crate::manifest::validate::base_dir;
 use crate::manifest::{
-    ChildSpec, Code, DesiredSet, Diagnostic, ManifestDoc, ParsedFile, check_set, desired_set,
+    ChildSpec, Code, DesiredSet, Diagnostic, ManifestDoc, ParsedFile, check_set, child_specs,
     list_manifest_files, parse_file,
 };
 
@@ -153,6 +153,28 @@ struct FileEntry {
     parsed: Option<ParsedFile>,
     /// The documents in force: the last good version, `None` if it never was good.
     in_force: Option<Vec<ManifestDoc>>,
+    /// The children the documents in force declare, built when they change (or when a
+    /// secret they read changes), so that unchanged files keep the very same specs.
+    specs: Vec<Arc<ChildSpec>>,
+    /// The status in the last published generation.
+    status: Option<FileStatus>,
+}
+
+impl FileEntry {
+    fn in_force(&self) -> &[ManifestDoc] {
+        self.in_force.as_deref().unwrap_or_default()
+    }
+
+    /// Whether the file asks for something other than what is in force: a good new
+    /// version, or its loss. Such a file is proposed again at every scan until it is
+    /// applied (a change rejected for breaking another file applies once that one is
+    /// fixed; a held removal applies once it has settled).
+    fn diverges(&self) -> bool {
+        match &self.parsed {
+            None => !self.in_force().is_empty(),
+            Some(parsed) => parsed.is_ok() && !same_docs(self.in_force(), &parsed.docs),
+        }
+    }
 }
 
 /// What a scan proposes for one file.
@@ -166,12 +188,15 @@ enum Proposal {
     Forget,
 }
 
+/// The proposals of one scan, by file: only the files that changed or still diverge
+/// from what is in force; every other file keeps its documents in force.
+type Proposals = BTreeMap<PathBuf, Proposal>;
+
 /// The last published state, to decide whether anything changed.
 #[derive(Debug)]
 struct Published {
     desired: DesiredSet,
     diagnostics: Vec<Diagnostic>,
-    files: BTreeMap<PathBuf, FileStatus>,
 }
 
 /// The result of one scan.
@@ -188,6 +213,11 @@ pub struct Scan {
 
 /// The rescan state of one manifest directory. Owned by the watch task; usable on its own
 /// (benchmarks, tests) since it touches only the files, never the watcher.
+///
+/// Every scan `stat`s every file; everything after that is proportional to what changed:
+/// only changed (or still diverging) files are parsed and proposed, unchanged files keep
+/// their documents and child specs (shared by pointer with the previous generation), and
+/// an index of the declared names answers "does another file declare it?".
 #[derive(Debug)]
 pub struct Scanner {
     dir: PathBuf,
@@ -195,7 +225,12 @@ pub struct Scanner {
     files: BTreeMap<PathBuf, FileEntry>,
     /// Files whose loss of children is on hold, since when.
     pending: BTreeMap<PathBuf, Instant>,
-    /// Files whose documents in force changed since the last generation.
+    /// Files that [`FileEntry::diverges`].
+    diverging: BTreeSet<PathBuf>,
+    /// How many documents in force declare each child name (replicas expanded).
+    declared: HashMap<String, usize>,
+    /// Files whose documents in force changed, or that were removed, since the last
+    /// generation.
     touched: BTreeSet<PathBuf>,
     published: Option<Published>,
     number: u64,
@@ -221,6 +256,8 @@ impl Scanner {
             settle,
             files: BTreeMap::new(),
             pending: BTreeMap::new(),
+            diverging: BTreeSet::new(),
+            declared: HashMap::new(),
             touched: BTreeSet::new(),
             published: None,
             number: 0,
@@ -246,11 +283,11 @@ impl Scanner {
     /// after the `stat`s: the set cannot have changed.
     pub fn scan(&mut self, now: Instant, extra: &[Diagnostic]) -> Scan {
         let mut diagnostics: Vec<Diagnostic> = extra.to_vec();
-        let (listed, files_changed) = match self.list() {
+        let (listed, changed) = match self.list() {
             Ok(paths) => (true, self.refresh(&paths)),
             Err(err) => {
                 diagnostics.push(directory_diagnostic(&self.dir, &err));
-                (false, true)
+                (false, Vec::new())
             }
         };
         let secrets_changed = self
@@ -260,7 +297,8 @@ impl Scanner {
         let listed_before = std::mem::replace(&mut self.listed, listed);
         if self.published.is_some()
             && listed_before
-            && !files_changed
+            && listed
+            && changed.is_empty()
             && !secrets_changed
             && self.pending.is_empty()
             && self.extra == extra
@@ -272,11 +310,21 @@ impl Scanner {
             };
         }
         self.extra = extra.to_vec();
+        if secrets_changed {
+            self.rebuild_secret_specs();
+        }
 
-        let mut proposals = self.propose();
+        let mut proposals: Proposals = changed
+            .into_iter()
+            .chain(self.diverging.iter().cloned())
+            .map(|path| {
+                let proposal = self.propose(&path);
+                (path, proposal)
+            })
+            .collect();
         let holding = self.hold_removals(&mut proposals, now, listed);
-        let (cross_file, rejected) = self.check(&mut proposals);
-        let removed = self.commit(proposals, &holding);
+        let (cross_file, rejected) = self.check(&mut proposals, secrets_changed);
+        let in_force_changed = self.commit(proposals, &holding);
 
         for entry in self.files.values() {
             if let Some(parsed) = &entry.parsed {
@@ -287,15 +335,15 @@ impl Scanner {
         sort_diagnostics(&mut diagnostics);
         diagnostics.dedup();
 
-        let statuses = self.statuses(&diagnostics, &holding, &rejected, &removed);
-        let docs = self.docs_in_force();
-        self.remember_secrets(&docs);
+        if in_force_changed || secrets_changed || self.published.is_none() {
+            self.remember_secrets();
+        }
         let settle_at = holding
             .iter()
             .filter_map(|path| self.pending.get(path))
             .min()
             .map(|since| *since + self.settle);
-        let generation = self.publish(&docs, diagnostics, statuses);
+        let generation = self.publish(diagnostics, &holding, &rejected);
         Scan {
             generation,
             settle_at,
@@ -328,23 +376,31 @@ impl Scanner {
     }
 
     /// Brings the cache in line with the sorted listing: reads and parses the files whose
-    /// fingerprint changed, marks unlisted ones absent. Returns whether anything changed.
-    fn refresh(&mut self, paths: &[PathBuf]) -> bool {
-        let mut changed = false;
+    /// fingerprint changed, marks unlisted ones absent. Returns the files whose parse
+    /// changed (new, edited or gone), sorted.
+    fn refresh(&mut self, paths: &[PathBuf]) -> Vec<PathBuf> {
+        let mut changed = Vec::new();
         let mut added = Vec::new();
         let mut listing = paths.iter().peekable();
         // Both sides are sorted the same way: walk them together instead of looking up
-        // thousands of paths.
+        // thousands of paths. They are almost always equal, which compares as bytes.
         for (path, entry) in &mut self.files {
-            while let Some(new) = listing.next_if(|listed| listed.as_path() < path.as_path()) {
+            while let Some(new) = listing.next_if(|listed| {
+                listed.as_os_str() != path.as_os_str() && listed.as_path() < path.as_path()
+            }) {
                 added.push(new);
             }
-            if listing.next_if(|listed| *listed == path).is_some() {
-                changed |= refresh_entry(path, entry);
+            if listing
+                .next_if(|listed| listed.as_os_str() == path.as_os_str())
+                .is_some()
+            {
+                if refresh_entry(path, entry) {
+                    changed.push(path.clone());
+                }
             } else if entry.parsed.is_some() {
                 entry.parsed = None;
                 entry.fingerprint = None;
-                changed = true;
+                changed.push(path.clone());
             }
         }
         added.extend(listing);
@@ -352,15 +408,29 @@ impl Scanner {
             let mut entry = FileEntry::default();
             refresh_entry(path, &mut entry);
             self.files.insert(path.clone(), entry);
-            changed = true;
+            changed.push(path.clone());
         }
+        changed.sort();
         changed
+    }
+
+    /// Digests the secrets of the documents in force again: a secret file changed.
+    fn rebuild_secret_specs(&mut self) {
+        for entry in self.files.values_mut() {
+            if entry
+                .in_force()
+                .iter()
+                .any(|doc| !doc.manifest.secrets.is_empty())
+            {
+                entry.specs = entry.in_force().iter().flat_map(child_specs).collect();
+            }
+        }
     }
 
     /// Remembers the secret files the documents in force read (and their folders), so that
     /// an unchanged scan can still notice a rotated secret.
-    fn remember_secrets(&mut self, docs: &[ManifestDoc]) {
-        let files = secret_files(docs);
+    fn remember_secrets(&mut self) {
+        let files = secret_files(self.files.values().flat_map(FileEntry::in_force));
         // The folders are resolved: `herder.d/../secrets` is outside the manifest directory,
         // though it starts with it, and inotify reports events under the real path.
         self.secret_dirs = files
@@ -379,24 +449,21 @@ impl Scanner {
             .collect();
     }
 
-    /// What each file's current content proposes, before removals and cross-file checks.
-    fn propose(&self) -> BTreeMap<PathBuf, Proposal> {
-        self.files
-            .iter()
-            .map(|(path, entry)| {
-                let in_force = entry.in_force.as_deref();
-                let proposal = match &entry.parsed {
-                    None if in_force.is_none_or(<[_]>::is_empty) => Proposal::Forget,
-                    None => Proposal::New(Vec::new()),
-                    Some(parsed) if !parsed.is_ok() => Proposal::Keep,
-                    Some(parsed) if in_force.is_some_and(|docs| same_docs(docs, &parsed.docs)) => {
-                        Proposal::Keep
-                    }
-                    Some(parsed) => Proposal::New(parsed.docs.clone()),
-                };
-                (path.clone(), proposal)
-            })
-            .collect()
+    /// What the current content of `path` proposes, before removals and cross-file checks.
+    fn propose(&self, path: &Path) -> Proposal {
+        let Some(entry) = self.files.get(path) else {
+            return Proposal::Keep;
+        };
+        let in_force = entry.in_force.as_deref();
+        match &entry.parsed {
+            None if in_force.is_none_or(<[_]>::is_empty) => Proposal::Forget,
+            None => Proposal::New(Vec::new()),
+            Some(parsed) if !parsed.is_ok() => Proposal::Keep,
+            Some(parsed) if in_force.is_some_and(|docs| same_docs(docs, &parsed.docs)) => {
+                Proposal::Keep
+            }
+            Some(parsed) => Proposal::New(parsed.docs.clone()),
+        }
     }
 
     /// Keeps the children a file's new content drops (and no other file declares) in force
@@ -406,16 +473,29 @@ impl Scanner {
     /// files on hold.
     fn hold_removals(
         &mut self,
-        proposals: &mut BTreeMap<PathBuf, Proposal>,
+        proposals: &mut Proposals,
         now: Instant,
         may_confirm: bool,
     ) -> BTreeSet<PathBuf> {
-        let mut proposed_names = BTreeSet::new();
+        // A name stays declared if a proposal declares it, or if more documents in force
+        // declare it than the proposals' files do (another file keeps it).
+        let mut proposed_names = HashSet::new();
+        let mut shadowed: HashMap<String, usize> = HashMap::new();
         for (path, proposal) in proposals.iter() {
             for doc in self.candidate(path, proposal) {
                 proposed_names.extend(replica_names(&doc.manifest));
             }
+            for doc in self.in_force(path) {
+                for name in replica_names(&doc.manifest) {
+                    *shadowed.entry(name).or_default() += 1;
+                }
+            }
         }
+        let still_declared = |name: &String| {
+            proposed_names.contains(name)
+                || self.declared.get(name).copied().unwrap_or_default()
+                    > shadowed.get(name).copied().unwrap_or_default()
+        };
         let mut holding = BTreeSet::new();
         for (path, proposal) in proposals.iter_mut() {
             let Proposal::New(new_docs) = proposal else {
@@ -428,7 +508,7 @@ impl Scanner {
                 .filter(|doc| {
                     replica_names(&doc.manifest)
                         .iter()
-                        .any(|name| !proposed_names.contains(name))
+                        .any(|name| !still_declared(name))
                 })
                 .collect();
             if dropped.is_empty() {
@@ -459,24 +539,26 @@ impl Scanner {
     /// Runs the cross-file checks, reverting the changed files at fault until the set has no
     /// error the documents in force did not have (as of the last full scan). Returns the
     /// final diagnostics (with those that caused a rejection) and the rejected files.
+    ///
+    /// Nothing proposed and no secret changed: the documents in force are checked already.
     fn check(
         &mut self,
-        proposals: &mut BTreeMap<PathBuf, Proposal>,
+        proposals: &mut Proposals,
+        secrets_changed: bool,
     ) -> (Vec<Diagnostic>, BTreeSet<PathBuf>) {
-        let candidate = |proposals: &BTreeMap<PathBuf, Proposal>| -> Vec<ManifestDoc> {
-            proposals
-                .iter()
-                .flat_map(|(path, proposal)| self.candidate(path, proposal).iter().cloned())
-                .collect()
-        };
-        let changes = |proposals: &BTreeMap<PathBuf, Proposal>| -> BTreeSet<PathBuf> {
+        let changes = |proposals: &Proposals| -> BTreeSet<PathBuf> {
             proposals
                 .iter()
                 .filter(|(_, proposal)| matches!(proposal, Proposal::New(_)))
                 .map(|(path, _)| path.clone())
                 .collect()
         };
-        let mut diagnostics = check_set(&candidate(proposals));
+        let nothing_new =
+            !secrets_changed && self.published.is_some() && changes(proposals).is_empty();
+        if nothing_new {
+            return (self.baseline.clone(), BTreeSet::new());
+        }
+        let mut diagnostics = check_set(&self.candidate_docs(proposals));
         let mut rejected = BTreeSet::new();
         let mut reasons = Vec::new();
         loop {
@@ -508,11 +590,25 @@ impl Scanner {
                 proposals.insert(path.clone(), Proposal::Keep);
             }
             rejected.extend(faulty);
-            diagnostics = check_set(&candidate(proposals));
+            diagnostics = check_set(&self.candidate_docs(proposals));
         }
         self.baseline.clone_from(&diagnostics);
         diagnostics.extend(reasons);
         (diagnostics, rejected)
+    }
+
+    /// Every document the set would hold with `proposals` applied, in file order.
+    fn candidate_docs(&self, proposals: &Proposals) -> Vec<ManifestDoc> {
+        let mut proposed = proposals.iter().peekable();
+        let mut docs = Vec::new();
+        // Both maps are sorted the same way, and every proposal is for a known file.
+        for (path, entry) in &self.files {
+            match proposed.next_if(|(proposed, _)| proposed.as_os_str() == path.as_os_str()) {
+                Some((_, proposal)) => docs.extend(self.candidate(path, proposal).iter().cloned()),
+                None => docs.extend(entry.in_force().iter().cloned()),
+            }
+        }
+        docs
     }
 
     /// The changed files behind errors that point at unchanged files: those that declare, or
@@ -522,14 +618,15 @@ impl Scanner {
         &self,
         errors: &[&Diagnostic],
         changed: &BTreeSet<PathBuf>,
-        proposals: &BTreeMap<PathBuf, Proposal>,
+        proposals: &Proposals,
     ) -> BTreeSet<PathBuf> {
         let mut involved = BTreeSet::new();
         for error in errors {
-            let Some(proposal) = proposals.get(&error.file) else {
-                continue;
+            let docs = match proposals.get(&error.file) {
+                Some(proposal) => self.candidate(&error.file, proposal),
+                None => self.in_force(&error.file),
             };
-            for doc in self.candidate(&error.file, proposal) {
+            for doc in docs {
                 involved.extend(names(&doc.manifest));
                 involved.extend(doc.manifest.dependencies.iter().map(|d| d.0.name.clone()));
             }
@@ -556,127 +653,131 @@ impl Scanner {
         }
     }
 
-    /// Applies the accepted proposals. Returns the files forgotten (removed).
-    fn commit(
-        &mut self,
-        proposals: BTreeMap<PathBuf, Proposal>,
-        holding: &BTreeSet<PathBuf>,
-    ) -> BTreeSet<PathBuf> {
-        let mut removed = BTreeSet::new();
+    /// Applies the accepted proposals: the documents in force, their specs, the name index
+    /// and the diverging files. Returns whether any documents in force changed.
+    fn commit(&mut self, proposals: Proposals, holding: &BTreeSet<PathBuf>) -> bool {
+        let mut in_force_changed = false;
         for (path, proposal) in proposals {
             match proposal {
                 Proposal::Keep => {}
                 Proposal::New(docs) => {
+                    in_force_changed = true;
                     let gone = docs.is_empty()
                         && self.files.get(&path).is_some_and(|e| e.parsed.is_none());
                     if gone {
-                        self.files.remove(&path);
-                        removed.insert(path.clone());
+                        self.forget(&path);
                     } else if let Some(entry) = self.files.get_mut(&path) {
-                        entry.in_force = Some(docs);
+                        let old = entry.in_force.replace(docs);
+                        entry.specs = entry.in_force().iter().flat_map(child_specs).collect();
+                        count_names(
+                            &mut self.declared,
+                            old.as_deref().unwrap_or_default(),
+                            false,
+                        );
+                        count_names(&mut self.declared, entry.in_force(), true);
                     }
                     if !holding.contains(&path) {
                         self.pending.remove(&path);
                     }
-                    self.touched.insert(path);
+                    self.touched.insert(path.clone());
                 }
                 Proposal::Forget => {
-                    self.files.remove(&path);
+                    self.forget(&path);
                     self.pending.remove(&path);
-                    removed.insert(path);
+                    self.touched.insert(path.clone());
                 }
             }
+            if self.files.get(&path).is_some_and(FileEntry::diverges) {
+                self.diverging.insert(path);
+            } else {
+                self.diverging.remove(&path);
+            }
         }
-        removed
+        in_force_changed
     }
 
-    fn statuses(
-        &self,
-        diagnostics: &[Diagnostic],
-        holding: &BTreeSet<PathBuf>,
-        rejected: &BTreeSet<PathBuf>,
-        removed: &BTreeSet<PathBuf>,
-    ) -> BTreeMap<PathBuf, FileStatus> {
-        let erring: BTreeSet<&Path> = diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.file.as_path())
-            .collect();
-        let mut statuses: BTreeMap<PathBuf, FileStatus> = self
-            .files
-            .iter()
-            .map(|(path, entry)| {
-                let bad = entry.parsed.as_ref().is_some_and(|p| !p.is_ok());
-                let status = if bad || rejected.contains(path) || erring.contains(path.as_path()) {
-                    FileStatus::Invalid {
-                        last_good_in_force: entry.in_force.is_some(),
-                    }
-                } else if holding.contains(path) {
-                    FileStatus::Settling
-                } else {
-                    FileStatus::Good
-                };
-                (path.clone(), status)
-            })
-            .collect();
-        statuses.extend(
-            removed
-                .iter()
-                .map(|path| (path.clone(), FileStatus::Removed)),
-        );
-        statuses
+    /// Drops a file that is gone, with its names.
+    fn forget(&mut self, path: &Path) {
+        if let Some(entry) = self.files.remove(path) {
+            count_names(&mut self.declared, entry.in_force(), false);
+        }
     }
 
-    /// Publishes a generation if the desired set or the diagnostics changed.
+    /// Publishes a generation if the desired set or the diagnostics changed, with the
+    /// statuses of the files that changed since the last one.
     fn publish(
         &mut self,
-        docs: &[ManifestDoc],
         diagnostics: Vec<Diagnostic>,
-        files: BTreeMap<PathBuf, FileStatus>,
+        holding: &BTreeSet<PathBuf>,
+        rejected: &BTreeSet<PathBuf>,
     ) -> Option<Generation> {
-        let desired = desired_set(docs, self.number + 1);
+        let mut children = BTreeMap::new();
+        for spec in self.files.values().flat_map(|entry| &entry.specs) {
+            children.insert(spec.name.clone(), Arc::clone(spec));
+        }
+        let desired = DesiredSet {
+            generation: self.number + 1,
+            children,
+        };
         if let Some(published) = &self.published
-            && same_children(&published.desired.children, &desired.children)
+            && published.desired.same_children(&desired)
             && published.diagnostics == diagnostics
         {
             return None;
         }
         self.number += 1;
-        let mut changed = std::mem::take(&mut self.touched);
-        if let Some(published) = &self.published {
-            changed.extend(
-                files
-                    .iter()
-                    .filter(|(path, status)| published.files.get(*path) != Some(status))
-                    .map(|(path, _)| path.clone()),
-            );
-        } else {
-            changed.extend(files.keys().cloned());
+
+        let erring: BTreeSet<&Path> = diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.file.as_path())
+            .collect();
+        let mut touched = std::mem::take(&mut self.touched).into_iter().peekable();
+        let mut files = BTreeMap::new();
+        for (path, entry) in &mut self.files {
+            let bad = entry.parsed.as_ref().is_some_and(|p| !p.is_ok());
+            let status = if bad
+                || (!rejected.is_empty() && rejected.contains(path))
+                || (!erring.is_empty() && erring.contains(path.as_path()))
+            {
+                FileStatus::Invalid {
+                    last_good_in_force: entry.in_force.is_some(),
+                }
+            } else if !holding.is_empty() && holding.contains(path) {
+                FileStatus::Settling
+            } else {
+                FileStatus::Good
+            };
+            // Removed files sort among the others: report them on the way.
+            while let Some(gone) = touched.next_if(|t| t.as_path() < path.as_path()) {
+                files.insert(gone, FileStatus::Removed);
+            }
+            let touched_now = touched
+                .next_if(|t| t.as_os_str() == path.as_os_str())
+                .is_some();
+            if touched_now || entry.status != Some(status) {
+                files.insert(path.clone(), status);
+            }
+            entry.status = Some(status);
         }
-        let generation = Generation {
-            number: self.number,
+        files.extend(touched.map(|gone| (gone, FileStatus::Removed)));
+
+        self.published = Some(Published {
             desired: desired.clone(),
             diagnostics: diagnostics.clone(),
-            files: files.clone(),
-            changed: changed.into_iter().collect(),
-        };
-        // Removed files are reported once.
-        let files = files
-            .into_iter()
-            .filter(|(_, status)| *status != FileStatus::Removed)
-            .collect();
-        self.published = Some(Published {
+        });
+        Some(Generation {
+            number: self.number,
             desired,
             diagnostics,
             files,
-        });
-        Some(generation)
+        })
     }
 
     fn in_force(&self, path: &Path) -> &[ManifestDoc] {
         self.files
             .get(path)
-            .and_then(|entry| entry.in_force.as_deref())
+            .map(FileEntry::in_force)
             .unwrap_or_default()
     }
 
@@ -687,14 +788,19 @@ impl Scanner {
             Proposal::Forget => &[],
         }
     }
+}
 
-    fn docs_in_force(&self) -> Vec<ManifestDoc> {
-        self.files
-            .values()
-            .filter_map(|entry| entry.in_force.as_deref())
-            .flatten()
-            .cloned()
-            .collect()
+/// Adds (or removes) the child names `docs` declare to the index.
+fn count_names(declared: &mut HashMap<String, usize>, docs: &[ManifestDoc], add: bool) {
+    for name in docs.iter().flat_map(|doc| replica_names(&doc.manifest)) {
+        if add {
+            *declared.entry(name).or_default() += 1;
+        } else if let Some(count) = declared.get_mut(&name) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                declared.remove(&name);
+            }
+        }
     }
 }
 
@@ -783,25 +889,6 @@ fn same_docs(a: &[ManifestDoc], b: &[ManifestDoc]) -> bool {
         })
 }
 
-/// Whether two desired sets hold the same children; manifests shared by both compare by
-/// pointer, so an unchanged directory of thousands of files compares in microseconds.
-fn same_children(
-    a: &BTreeMap<String, Arc<ChildSpec>>,
-    b: &BTreeMap<String, Arc<ChildSpec>>,
-) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|((name_a, x), (name_b, y))| {
-            name_a == name_b
-                && (Arc::ptr_eq(x, y)
-                    || (x.name == y.name
-                        && x.replica == y.replica
-                        && x.source == y.source
-                        && x.base_dir == y.base_dir
-                        && x.secret_digests == y.secret_digests
-                        && (Arc::ptr_eq(&x.manifest, &y.manifest) || x.manifest == y.manifest)))
-        })
-}
-
 /// Reads and parses `path` unless its fingerprint is unchanged (and old enough to be
 /// trusted). Returns whether the entry changed; a parse equal to the cached one keeps the
 /// cached one, so unchanged documents stay the same allocation.
@@ -834,9 +921,9 @@ fn refresh_entry(path: &Path, entry: &mut FileEntry) -> bool {
 }
 
 /// The secret files the documents reference, resolved against their manifests' folders.
-fn secret_files(docs: &[ManifestDoc]) -> BTreeSet<PathBuf> {
+fn secret_files<'a>(docs: impl Iterator<Item = &'a ManifestDoc>) -> BTreeSet<PathBuf> {
     let mut files = BTreeSet::new();
-    for doc in docs {
+    for doc in docs.filter(|doc| !doc.manifest.secrets.is_empty()) {
         let base = base_dir(&doc.file);
         for secret in &doc.manifest.secrets {
             if let Some(file) = &secret.file {
