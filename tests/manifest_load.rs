@@ -56,6 +56,39 @@ fn scan_follows_the_ignore_rules() {
 }
 
 #[test]
+fn listing_is_in_path_order_across_folders() {
+    let dir = tempdir();
+    let root = dir.path();
+    // Byte order would put `a.b/…` and `a.yaml` before `a/…`; path order compares
+    // component by component.
+    for name in [
+        "b.yaml",
+        "a.yaml",
+        "a.b/y.yaml",
+        "a/x.yaml",
+        "a/b/z.yaml",
+        "a-c.yaml",
+    ] {
+        write(root, name, API);
+    }
+    let files = list_manifest_files(root).unwrap_or_default();
+    let mut sorted = files.clone();
+    sorted.sort();
+    assert_eq!(files, sorted);
+    assert_eq!(
+        names(&files, root),
+        [
+            "a/b/z.yaml",
+            "a/x.yaml",
+            "a-c.yaml",
+            "a.b/y.yaml",
+            "a.yaml",
+            "b.yaml"
+        ]
+    );
+}
+
+#[test]
 fn symlinks_are_followed_and_loops_end() {
     let dir = tempdir();
     let root = dir.path();

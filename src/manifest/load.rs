@@ -119,7 +119,6 @@ pub fn list_manifest_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
     let mut files = Vec::new();
     let mut visited = BTreeSet::new();
     scan(dir, &mut visited, &mut files)?;
-    files.sort();
     Ok(files)
 }
 
@@ -138,10 +137,13 @@ fn scan(
     }
     let mut entries = Vec::new();
     for entry in fs::read_dir(dir).map_err(read_dir_error)? {
-        entries.push(entry.map_err(read_dir_error)?);
+        let entry = entry.map_err(read_dir_error)?;
+        entries.push((entry.file_name(), entry));
     }
-    for entry in entries {
-        let name = entry.file_name();
+    // Each folder's entries by name, depth first: that is path order, without comparing
+    // whole paths.
+    entries.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+    for (name, entry) in entries {
         if is_ignored(&name) {
             continue;
         }

@@ -25,11 +25,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io::{self, Read as _};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{FileStat, Mode, fstatat};
 use tokio::time::Instant;
 
 use super::generation::{FileStatus, Generation};
@@ -86,6 +89,50 @@ impl Fingerprint {
     }
 }
 
+impl From<FileStat> for Fingerprint {
+    fn from(stat: FileStat) -> Self {
+        Self {
+            device: stat.st_dev,
+            inode: stat.st_ino,
+            size: u64::try_from(stat.st_size).unwrap_or_default(),
+            mtime: (stat.st_mtime, stat.st_mtime_nsec),
+            ctime: (stat.st_ctime, stat.st_ctime_nsec),
+        }
+    }
+}
+
+/// `stat`s files relative to their folder, opened once per run of files in it (a listing
+/// is sorted, so a folder's files come together): the kernel resolves one name per file
+/// instead of walking its whole path.
+#[derive(Default)]
+struct Stats {
+    folder: Option<(PathBuf, Option<OwnedFd>)>,
+}
+
+impl Stats {
+    /// The fingerprint of what `path` points to (symlinks followed, as reading does).
+    fn fingerprint(&mut self, path: &Path) -> Option<Fingerprint> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Fingerprint::of(path);
+        };
+        let stale = self
+            .folder
+            .as_ref()
+            .is_none_or(|(folder, _)| folder.as_os_str() != parent.as_os_str());
+        if stale {
+            let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+            let fd = nix::fcntl::open(parent, flags, Mode::empty()).ok();
+            self.folder = Some((parent.to_path_buf(), fd));
+        }
+        match &self.folder {
+            Some((_, Some(fd))) => fstatat(fd, name, AtFlags::empty())
+                .ok()
+                .map(Fingerprint::from),
+            _ => Fingerprint::of(path),
+        }
+    }
+}
+
 /// How old a change must be before a fingerprint vouches for the content (well above the
 /// kernel's timestamp granularity of one tick).
 const RACY: Duration = Duration::from_millis(100);
@@ -97,16 +144,17 @@ struct Listing {
     paths: Vec<PathBuf>,
     /// Every directory under the manifest directory (dot-directories and symlinked ones
     /// included), with its fingerprint: adding, removing or renaming an entry changes its
-    /// directory's.
-    dirs: Vec<(PathBuf, Fingerprint)>,
+    /// directory's. `None` if one changed too recently to be trusted.
+    dirs: Option<Vec<(PathBuf, Fingerprint)>>,
 }
 
 impl Listing {
     /// Whether no directory changed since the listing was taken.
     fn is_current(&self) -> bool {
-        self.dirs
-            .iter()
-            .all(|(dir, fingerprint)| Fingerprint::of(dir).as_ref() == Some(fingerprint))
+        self.dirs.as_ref().is_some_and(|dirs| {
+            dirs.iter()
+                .all(|(dir, fingerprint)| Fingerprint::of(dir).as_ref() == Some(fingerprint))
+        })
     }
 }
 
@@ -284,7 +332,11 @@ impl Scanner {
     pub fn scan(&mut self, now: Instant, extra: &[Diagnostic]) -> Scan {
         let mut diagnostics: Vec<Diagnostic> = extra.to_vec();
         let (listed, changed) = match self.list() {
-            Ok(paths) => (true, self.refresh(&paths)),
+            Ok(listing) => {
+                let changed = self.refresh(&listing.paths);
+                self.keep_listing(listing);
+                (true, changed)
+            }
             Err(err) => {
                 diagnostics.push(directory_diagnostic(&self.dir, &err));
                 (false, Vec::new())
@@ -343,7 +395,8 @@ impl Scanner {
             .filter_map(|path| self.pending.get(path))
             .min()
             .map(|since| *since + self.settle);
-        let generation = self.publish(diagnostics, &holding, &rejected);
+        let desired_changed = in_force_changed || secrets_changed;
+        let generation = self.publish(diagnostics, desired_changed, &holding, &rejected);
         Scan {
             generation,
             settle_at,
@@ -353,26 +406,24 @@ impl Scanner {
 
     /// The manifest files, sorted: the cached listing while no directory of the tree
     /// changed, else a fresh one (directories are fingerprinted first, so a change during
-    /// the listing invalidates it).
-    fn list(&mut self) -> Result<Vec<PathBuf>, LoadError> {
-        if let Some(listing) = &self.listing
+    /// the listing invalidates it). The listing is taken out of the cache: hand it back
+    /// with [`Scanner::keep_listing`].
+    fn list(&mut self) -> Result<Listing, LoadError> {
+        if let Some(listing) = self.listing.take()
             && listing.is_current()
         {
-            return Ok(listing.paths.clone());
+            return Ok(listing);
         }
-        self.listing = None;
         let dirs = directories(&self.dir);
-        let mut paths = list_manifest_files(&self.dir)?;
-        if !paths.is_sorted() {
-            paths.sort();
+        let paths = list_manifest_files(&self.dir)?;
+        Ok(Listing { paths, dirs })
+    }
+
+    /// Caches `listing` for the next scan if its directories can be trusted.
+    fn keep_listing(&mut self, listing: Listing) {
+        if listing.dirs.is_some() {
+            self.listing = Some(listing);
         }
-        if let Some(dirs) = dirs {
-            self.listing = Some(Listing {
-                paths: paths.clone(),
-                dirs,
-            });
-        }
-        Ok(paths)
     }
 
     /// Brings the cache in line with the sorted listing: reads and parses the files whose
@@ -381,6 +432,7 @@ impl Scanner {
     fn refresh(&mut self, paths: &[PathBuf]) -> Vec<PathBuf> {
         let mut changed = Vec::new();
         let mut added = Vec::new();
+        let mut stats = Stats::default();
         let mut listing = paths.iter().peekable();
         // Both sides are sorted the same way: walk them together instead of looking up
         // thousands of paths. They are almost always equal, which compares as bytes.
@@ -394,7 +446,7 @@ impl Scanner {
                 .next_if(|listed| listed.as_os_str() == path.as_os_str())
                 .is_some()
             {
-                if refresh_entry(path, entry) {
+                if refresh_entry(path, entry, &mut stats) {
                     changed.push(path.clone());
                 }
             } else if entry.parsed.is_some() {
@@ -406,7 +458,7 @@ impl Scanner {
         added.extend(listing);
         for path in added {
             let mut entry = FileEntry::default();
-            refresh_entry(path, &mut entry);
+            refresh_entry(path, &mut entry, &mut stats);
             self.files.insert(path.clone(), entry);
             changed.push(path.clone());
         }
@@ -708,16 +760,28 @@ impl Scanner {
     fn publish(
         &mut self,
         diagnostics: Vec<Diagnostic>,
+        desired_changed: bool,
         holding: &BTreeSet<PathBuf>,
         rejected: &BTreeSet<PathBuf>,
     ) -> Option<Generation> {
-        let mut children = BTreeMap::new();
-        for spec in self.files.values().flat_map(|entry| &entry.specs) {
-            children.insert(spec.name.clone(), Arc::clone(spec));
-        }
+        let desired = match &self.published {
+            Some(published) if !desired_changed => {
+                if published.diagnostics == diagnostics {
+                    return None;
+                }
+                published.desired.children.clone()
+            }
+            _ => {
+                let mut children = BTreeMap::new();
+                for spec in self.files.values().flat_map(|entry| &entry.specs) {
+                    children.insert(spec.name.clone(), Arc::clone(spec));
+                }
+                children
+            }
+        };
         let desired = DesiredSet {
             generation: self.number + 1,
-            children,
+            children: desired,
         };
         if let Some(published) = &self.published
             && published.desired.same_children(&desired)
@@ -892,8 +956,8 @@ fn same_docs(a: &[ManifestDoc], b: &[ManifestDoc]) -> bool {
 /// Reads and parses `path` unless its fingerprint is unchanged (and old enough to be
 /// trusted). Returns whether the entry changed; a parse equal to the cached one keeps the
 /// cached one, so unchanged documents stay the same allocation.
-fn refresh_entry(path: &Path, entry: &mut FileEntry) -> bool {
-    let fingerprint = Fingerprint::of(path);
+fn refresh_entry(path: &Path, entry: &mut FileEntry, stats: &mut Stats) -> bool {
+    let fingerprint = stats.fingerprint(path);
     if fingerprint.is_some() && entry.fingerprint == fingerprint && entry.parsed.is_some() {
         return false;
     }
