@@ -24,6 +24,9 @@ use super::validate::{check_manifest, check_set};
 /// Largest manifest file herder reads; a real one is a few kilobytes.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
+/// The read buffer's starting size: larger than nearly every manifest.
+const READ_BUFFER_BYTES: usize = 64 << 10;
+
 /// Why a directory or path could not be scanned at all (as opposed to a bad file, which is
 /// a [`Diagnostic`]).
 #[derive(Debug, thiserror::Error)]
@@ -138,15 +141,15 @@ fn scan(
     let mut entries = Vec::new();
     for entry in fs::read_dir(dir).map_err(read_dir_error)? {
         let entry = entry.map_err(read_dir_error)?;
-        entries.push((entry.file_name(), entry));
-    }
-    // Each folder's entries by name, depth first: that is path order, without comparing
-    // whole paths.
-    entries.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
-    for (name, entry) in entries {
-        if is_ignored(&name) {
-            continue;
+        let name = entry.file_name();
+        if !is_ignored(&name) {
+            entries.push((name, entry));
         }
+    }
+    // Paths order by their components, so visiting each directory's entries by name lists
+    // the files already sorted: sorting the whole list would compare long paths instead.
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (name, entry) in entries {
         let path = entry.path();
         // The entry's type comes from the directory listing itself (no `stat`), which
         // keeps rescans of large directories cheap; only symlinks are resolved, with
@@ -183,8 +186,13 @@ fn is_manifest_name(name: &OsStr) -> bool {
 
 /// Reads and parses one file; a read failure is a diagnostic of the file.
 pub fn load_file(path: &Path) -> ParsedFile {
-    match read_limited(path) {
-        Ok(bytes) => parse_file(path, &bytes),
+    load_file_with(path, &mut Vec::new())
+}
+
+/// [`load_file`] reading into `buffer`, so that loading many files reuses one allocation.
+fn load_file_with(path: &Path, buffer: &mut Vec<u8>) -> ParsedFile {
+    match read_limited(path, buffer) {
+        Ok(()) => parse_file(path, buffer),
         Err(diagnostic) => ParsedFile {
             path: path.to_path_buf(),
             docs: Vec::new(),
@@ -193,7 +201,8 @@ pub fn load_file(path: &Path) -> ParsedFile {
     }
 }
 
-fn read_limited(path: &Path) -> Result<Vec<u8>, Diagnostic> {
+/// Reads at most [`MAX_FILE_BYTES`] + 1 bytes of `path` into `bytes`, replacing its content.
+fn read_limited(path: &Path, bytes: &mut Vec<u8>) -> Result<(), Diagnostic> {
     let io_error = |err: io::Error| {
         Diagnostic::error(
             Code::Io,
@@ -204,17 +213,15 @@ fn read_limited(path: &Path) -> Result<Vec<u8>, Diagnostic> {
             format!("cannot read file: {}", describe_io(&err)),
         )
     };
+    bytes.clear();
+    // With room for a typical manifest, the read takes one call instead of growing probes,
+    // and needs no `fstat` for the file's size.
+    bytes.reserve(READ_BUFFER_BYTES);
     let file = fs::File::open(path).map_err(io_error)?;
-    // Sized from the file's length, the read takes one call instead of growing probes.
-    let size = file
-        .metadata()
-        .map_or(0, |meta| meta.len())
-        .min(MAX_FILE_BYTES);
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0) + 1);
     file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
+        .read_to_end(bytes)
         .map_err(io_error)?;
-    Ok(bytes)
+    Ok(())
 }
 
 /// A lowercase description of an I/O error, without the `(os error N)` suffix.
@@ -492,9 +499,16 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
             files.push(path.clone());
         }
     }
-    files.sort();
-    files.dedup();
-    let parsed: Vec<ParsedFile> = files.iter().map(|path| load_file(path)).collect();
+    // One directory lists its files sorted and once each.
+    if paths.len() > 1 {
+        files.sort();
+        files.dedup();
+    }
+    let mut buffer = Vec::new();
+    let parsed: Vec<ParsedFile> = files
+        .iter()
+        .map(|path| load_file_with(path, &mut buffer))
+        .collect();
     let mut loaded = Loaded {
         diagnostics: parsed
             .iter()
@@ -502,8 +516,8 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
             .collect(),
         files: parsed,
     };
-    let docs: Vec<ManifestDoc> = loaded.docs().cloned().collect();
-    loaded.diagnostics.extend(check_set(&docs));
+    let set_diagnostics = check_set(loaded.docs());
+    loaded.diagnostics.extend(set_diagnostics);
     sort_diagnostics(&mut loaded.diagnostics);
     Ok(loaded)
 }

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use saphyr::{Marker, Scalar, ScalarStyle, ScanError, Tag};
 use saphyr_parser::{Event, Parser, Span};
@@ -228,7 +229,7 @@ impl Builder {
                         )
                     })
                     .and_then(|scalar| {
-                        scalar_to_json(&scalar).map_err(|m| {
+                        scalar_to_json(scalar).map_err(|m| {
                             (
                                 m,
                                 "JSON has no infinity or NaN; write the number out or quote it",
@@ -425,7 +426,8 @@ impl Builder {
         let key = match self.stack.last() {
             Some(Frame::Sequence { items, .. }) => {
                 self.pointer.push('/');
-                self.pointer.push_str(&items.len().to_string());
+                // Written in place: `to_string` would allocate for every item.
+                let _ = write!(self.pointer, "{}", items.len());
                 None
             }
             Some(Frame::Mapping {
@@ -439,7 +441,7 @@ impl Builder {
             _ => None,
         };
         self.spans
-            .insert(&self.pointer.clone(), NodeSpan { value: here, key });
+            .insert(&self.pointer, NodeSpan { value: here, key });
         base
     }
 
@@ -506,15 +508,15 @@ fn clamp(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-fn scalar_to_json(scalar: &Scalar<'_>) -> Result<Value, String> {
+fn scalar_to_json(scalar: Scalar<'_>) -> Result<Value, String> {
     Ok(match scalar {
         Scalar::Null => Value::Null,
-        Scalar::Boolean(b) => Value::Bool(*b),
-        Scalar::Integer(i) => Value::Number((*i).into()),
+        Scalar::Boolean(b) => Value::Bool(b),
+        Scalar::Integer(i) => Value::Number(i.into()),
         Scalar::FloatingPoint(f) => Number::from_f64(f.into_inner())
             .map(Value::Number)
             .ok_or_else(|| format!("{} has no JSON form", f.into_inner()))?,
-        Scalar::String(s) => Value::String(s.to_string()),
+        Scalar::String(s) => Value::String(s.into_owned()),
     })
 }
 

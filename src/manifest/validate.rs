@@ -1,14 +1,15 @@
 //! Semantic checks the schema cannot express: within one manifest ([`check_manifest`]) and
 //! across the whole set ([`check_set`]). Every diagnostic names the file at fault.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::desired::replica_names;
 use super::diagnostic::{Code, Diagnostic};
 use super::load::{ManifestDoc, describe_io};
-use super::model::{Check, Condition, Kind, Probe};
+use super::model::{Check, Condition, Kind, Manifest, Probe};
 
 /// The candidate closest to `input`, if it is close enough to be a likely typo.
 pub fn did_you_mean<'a>(
@@ -68,7 +69,7 @@ pub fn check_manifest(doc: &ManifestDoc) -> Vec<Diagnostic> {
             "restart limit window must be greater than 0s",
         ));
     }
-    if let Some(longest) = replica_names(m).last()
+    if let Some(longest) = child_names(m).next_back()
         && longest.len() > 63
     {
         out.push(
@@ -177,25 +178,28 @@ fn regex_reason(err: &regex::Error) -> String {
 fn check_environment(doc: &ManifestDoc, out: &mut Vec<Diagnostic>) {
     let m = &*doc.manifest;
     let declared: Vec<&str> = m.secrets.iter().map(|s| s.name.as_str()).collect();
-    let list_form = doc.spans.contains("/environment/0");
+    // The pointers are only needed for a diagnostic, so only then looked up and built.
+    let list_form = || doc.spans.contains("/environment/0");
     let mut seen: HashSet<&str> = HashSet::new();
     for (index, var) in m.environment.0.iter().enumerate() {
-        let pointer = if list_form {
-            format!("/environment/{index}")
-        } else {
-            format!("/environment/{}", super::spans::escape_segment(&var.name))
+        let pointer = || {
+            if list_form() {
+                format!("/environment/{index}")
+            } else {
+                format!("/environment/{}", super::spans::escape_segment(&var.name))
+            }
         };
         if !seen.insert(&var.name) {
             out.push(doc.error_at_key(
                 Code::Invalid,
-                &name_pointer(&pointer, list_form),
+                &name_pointer(&pointer(), list_form()),
                 format!("environment variable \"{}\" is declared twice", var.name),
             ));
         }
         if var.name.contains('=') || var.name.contains('\0') {
             out.push(doc.error_at_key(
                 Code::Invalid,
-                &name_pointer(&pointer, list_form),
+                &name_pointer(&pointer(), list_form()),
                 "environment variable names cannot contain `=`",
             ));
         }
@@ -203,7 +207,7 @@ fn check_environment(doc: &ManifestDoc, out: &mut Vec<Diagnostic>) {
             (Some(_), Some(_)) => out.push(
                 doc.error_at_key(
                     Code::Invalid,
-                    &format!("{pointer}/secret_ref"),
+                    &format!("{}/secret_ref", pointer()),
                     format!(
                         "environment variable \"{}\" has both `value` and `secret_ref`",
                         var.name
@@ -214,7 +218,7 @@ fn check_environment(doc: &ManifestDoc, out: &mut Vec<Diagnostic>) {
             (None, None) => out.push(
                 doc.error_at(
                     Code::Invalid,
-                    &pointer,
+                    &pointer(),
                     format!(
                         "environment variable \"{}\" has neither `value` nor `secret_ref`",
                         var.name
@@ -225,7 +229,7 @@ fn check_environment(doc: &ManifestDoc, out: &mut Vec<Diagnostic>) {
             (None, Some(secret)) if !declared.contains(&secret.as_str()) => {
                 let mut diagnostic = doc.error_at(
                     Code::Invalid,
-                    &format!("{pointer}/secret_ref"),
+                    &format!("{}/secret_ref", pointer()),
                     format!("secret_ref \"{secret}\" names no secret declared under `secrets`"),
                 );
                 diagnostic = match did_you_mean(secret, declared.iter().copied()) {
@@ -252,11 +256,11 @@ fn name_pointer(pointer: &str, list_form: bool) -> String {
 fn check_secrets(doc: &ManifestDoc, out: &mut Vec<Diagnostic>) {
     let mut seen = BTreeSet::new();
     for (index, secret) in doc.manifest.secrets.iter().enumerate() {
-        let pointer = format!("/secrets/{index}");
+        let pointer = || format!("/secrets/{index}");
         if !seen.insert(secret.name.as_str()) {
             out.push(doc.error_at(
                 Code::Invalid,
-                &format!("{pointer}/name"),
+                &format!("{}/name", pointer()),
                 format!("secret \"{}\" is declared twice", secret.name),
             ));
         }
@@ -264,7 +268,7 @@ fn check_secrets(doc: &ManifestDoc, out: &mut Vec<Diagnostic>) {
             (Some(_), Some(_)) => out.push(
                 doc.error_at_key(
                     Code::Invalid,
-                    &format!("{pointer}/env"),
+                    &format!("{}/env", pointer()),
                     format!("secret \"{}\" has both `file` and `env`", secret.name),
                 )
                 .with_hint("a secret is read from exactly one source"),
@@ -272,7 +276,7 @@ fn check_secrets(doc: &ManifestDoc, out: &mut Vec<Diagnostic>) {
             (None, None) => out.push(
                 doc.error_at(
                     Code::Invalid,
-                    &pointer,
+                    &pointer(),
                     format!("secret \"{}\" has neither `file` nor `env`", secret.name),
                 )
                 .with_hint("add `file: <path>` or `env: <VARIABLE>`"),
@@ -286,18 +290,17 @@ fn check_dependencies(doc: &ManifestDoc, out: &mut Vec<Diagnostic>) {
     let m = &*doc.manifest;
     let mut seen = BTreeSet::new();
     for (index, dep) in m.dependencies.iter().enumerate() {
-        let pointer = dependency_pointer(doc, index);
         if dep.0.name == m.name {
             out.push(doc.error_at(
                 Code::Cycle,
-                &pointer,
+                &dependency_pointer(doc, index),
                 format!("\"{}\" depends on itself", m.name),
             ));
         }
         if !seen.insert(dep.0.name.as_str()) {
             out.push(doc.error_at(
                 Code::Invalid,
-                &pointer,
+                &dependency_pointer(doc, index),
                 format!("dependency \"{}\" is listed twice", dep.0.name),
             ));
         }
@@ -317,24 +320,26 @@ fn dependency_pointer(doc: &ManifestDoc, index: usize) -> String {
 /// Checks the set as a whole: names unique across files (replica names included),
 /// dependencies that exist, no dependency cycles, `condition: completed` only on oneshots,
 /// and secrets that can be read (their values are read and dropped, never shown).
-pub fn check_set(docs: &[ManifestDoc]) -> Vec<Diagnostic> {
+///
+/// This runs over the whole set on every load and every rescan, so it works on borrowed
+/// names and hash maps, and sorts only what a diagnostic shows.
+pub fn check_set<'a>(docs: impl IntoIterator<Item = &'a ManifestDoc>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let mut order: Vec<&ManifestDoc> = docs.iter().collect();
+    let mut order: Vec<&ManifestDoc> = docs.into_iter().collect();
     order.sort_by(|a, b| (&a.file, a.doc_index).cmp(&(&b.file, b.doc_index)));
 
     // Child names (replicas expanded) → the declaring document.
-    let mut children: BTreeMap<String, &ManifestDoc> = BTreeMap::new();
-    // Base names → the declaring document (the first one, in file order).
-    let mut bases: BTreeMap<&str, &ManifestDoc> = BTreeMap::new();
+    let mut children: HashMap<Cow<'_, str>, &ManifestDoc> = HashMap::with_capacity(order.len());
+    // Base names → their node in `nodes`, which holds the declaring document (the first
+    // one, in file order).
+    let mut bases: HashMap<&str, usize> = HashMap::with_capacity(order.len());
+    let mut nodes: Vec<&ManifestDoc> = Vec::with_capacity(order.len());
     for doc in &order {
         let m = &*doc.manifest;
-        let mut clash = None;
-        for child in replica_names(m) {
-            if let Some(first) = children.get(&child) {
-                clash = Some((child, *first));
-                break;
-            }
-        }
+        let clash = child_names(m).find_map(|child| {
+            let first = *children.get(child.as_ref())?;
+            Some((child, first))
+        });
         match clash {
             Some((child, first)) => {
                 let location = first.spans.value("/name");
@@ -358,41 +363,61 @@ pub fn check_set(docs: &[ManifestDoc]) -> Vec<Diagnostic> {
                 );
             }
             None => {
-                for child in replica_names(m) {
+                for child in child_names(m) {
                     children.insert(child, doc);
                 }
-                bases.insert(&m.name, doc);
+                match bases.entry(&m.name) {
+                    Entry::Occupied(node) => nodes[*node.get()] = doc,
+                    Entry::Vacant(node) => {
+                        node.insert(nodes.len());
+                        nodes.push(doc);
+                    }
+                }
             }
         }
     }
 
     // Dependencies exist; `completed` needs a oneshot.
-    let resolve = |name: &str| bases.get(name).or_else(|| children.get(name)).copied();
-    let mut edges: BTreeMap<&str, Vec<(&str, usize)>> = BTreeMap::new();
+    let resolve = |name: &str| {
+        bases
+            .get(name)
+            .map(|&node| nodes[node])
+            .or_else(|| children.get(name).copied())
+    };
+    // Sorted only if a suggestion is needed.
+    let mut base_names: Option<Vec<&str>> = None;
+    // `edges[node]`: `(dependency's node, index of the dependency)`, in declaration order.
+    let mut edges: Vec<Vec<(usize, usize)>> = vec![Vec::new(); nodes.len()];
     for doc in &order {
         let m = &*doc.manifest;
-        if !bases
-            .get(m.name.as_str())
-            .is_some_and(|d| std::ptr::eq(*d, *doc))
-        {
+        let Some(&node) = bases.get(m.name.as_str()) else {
+            continue;
+        };
+        if !std::ptr::eq(nodes[node], *doc) {
             continue;
         }
         for (index, dep) in m.dependencies.iter().enumerate() {
-            let pointer = dependency_pointer(doc, index);
             match resolve(&dep.0.name) {
                 None => {
                     let diagnostic = doc.error_at(
                         Code::MissingDependency,
-                        &pointer,
+                        &dependency_pointer(doc, index),
                         format!(
                             "dependency \"{}\" is not declared by any manifest",
                             dep.0.name
                         ),
                     );
-                    out.push(match did_you_mean(&dep.0.name, bases.keys().copied()) {
-                        Some(best) => diagnostic.with_hint(format!("did you mean \"{best}\"?")),
-                        None => diagnostic,
+                    let candidates = base_names.get_or_insert_with(|| {
+                        let mut names: Vec<&str> = bases.keys().copied().collect();
+                        names.sort_unstable();
+                        names
                     });
+                    out.push(
+                        match did_you_mean(&dep.0.name, candidates.iter().copied()) {
+                            Some(best) => diagnostic.with_hint(format!("did you mean \"{best}\"?")),
+                            None => diagnostic,
+                        },
+                    );
                 }
                 Some(target) => {
                     if dep.0.condition == Condition::Completed
@@ -401,75 +426,89 @@ pub fn check_set(docs: &[ManifestDoc]) -> Vec<Diagnostic> {
                         out.push(
                             doc.error_at(
                                 Code::Invalid,
-                                &pointer,
+                                &dependency_pointer(doc, index),
                                 format!("condition `completed` needs a oneshot, but \"{}\" is a service", target.manifest.name),
                             )
                             .with_hint("use `condition: ready` or `started`, or make the dependency `kind: oneshot`"),
                         );
                     }
-                    if target.manifest.name != m.name {
-                        edges
-                            .entry(&m.name)
-                            .or_default()
-                            .push((&target.manifest.name, index));
+                    if target.manifest.name != m.name
+                        && let Some(&target_node) = bases.get(target.manifest.name.as_str())
+                    {
+                        edges[node].push((target_node, index));
                     }
                 }
             }
         }
     }
-    for cycle in find_cycles(&edges) {
+    let names: Vec<&str> = nodes.iter().map(|doc| doc.manifest.name.as_str()).collect();
+    for cycle in find_cycles(&names, &edges) {
         let path = |start: usize| {
-            let mut names: Vec<&str> = cycle[start..]
+            let mut path: Vec<&str> = cycle[start..]
                 .iter()
                 .chain(&cycle[..start])
-                .map(|(n, _)| *n)
+                .map(|&(node, _)| names[node])
                 .collect();
-            names.push(names[0]);
-            names.join(" → ")
+            path.push(path[0]);
+            path.join(" → ")
         };
-        for (position, (name, dep_index)) in cycle.iter().enumerate() {
-            if let Some(doc) = bases.get(name) {
-                out.push(
-                    doc.error_at(
-                        Code::Cycle,
-                        &dependency_pointer(doc, *dep_index),
-                        format!("dependency cycle: {}", path(position)),
-                    )
-                    .with_hint("remove one of these dependencies"),
-                );
-            }
+        for (position, &(node, dep_index)) in cycle.iter().enumerate() {
+            let doc = nodes[node];
+            out.push(
+                doc.error_at(
+                    Code::Cycle,
+                    &dependency_pointer(doc, dep_index),
+                    format!("dependency cycle: {}", path(position)),
+                )
+                .with_hint("remove one of these dependencies"),
+            );
         }
     }
 
     // Many manifests usually share a few secret files: open each once.
-    let mut readable = HashMap::new();
+    let mut readable = Readable::new();
     for doc in &order {
         check_secret_sources(doc, &mut readable, &mut out);
     }
     out
 }
 
+/// The child names a manifest declares, in the order of
+/// [`replica_names`](super::desired::replica_names), borrowing the name of a single child.
+fn child_names(m: &Manifest) -> impl DoubleEndedIterator<Item = Cow<'_, str>> {
+    let replicas = if m.replicas > 1 { m.replicas } else { 0 };
+    let single = (replicas == 0).then_some(Cow::Borrowed(m.name.as_str()));
+    single
+        .into_iter()
+        .chain((0..replicas).map(move |i| Cow::Owned(format!("{}-{i}", m.name))))
+}
+
 /// One cycle per strongly connected component with more than one child: a list of
-/// `(name, index of its dependency on the next name)`, starting at the smallest name.
-fn find_cycles<'a>(edges: &BTreeMap<&'a str, Vec<(&'a str, usize)>>) -> Vec<Vec<(&'a str, usize)>> {
+/// `(node, index of its dependency on the next node)`, starting at the smallest name.
+fn find_cycles(names: &[&str], edges: &[Vec<(usize, usize)>]) -> Vec<Vec<(usize, usize)>> {
+    // Only a node on a cycle can start one: finding those first keeps a set without
+    // cycles (the usual one) linear, instead of a search from every node.
+    let on_cycle = on_cycle(edges);
+    let mut starts: Vec<usize> = (0..names.len()).filter(|&node| on_cycle[node]).collect();
+    starts.sort_unstable_by_key(|&node| names[node]);
     let mut cycles = Vec::new();
-    let mut covered: BTreeSet<&str> = BTreeSet::new();
-    for &start in edges.keys() {
-        if covered.contains(start) {
+    let mut covered = vec![false; names.len()];
+    for start in starts {
+        if covered[start] {
             continue;
         }
         // Breadth-first search from `start` back to itself gives a shortest cycle through it.
-        let mut parent: BTreeMap<&str, (&str, usize)> = BTreeMap::new();
-        let mut queue = std::collections::VecDeque::from([start]);
+        let mut parent: HashMap<usize, (usize, usize)> = HashMap::new();
+        let mut queue = VecDeque::from([start]);
         let mut closed = None;
         'search: while let Some(node) = queue.pop_front() {
-            for &(next, index) in edges.get(node).map(Vec::as_slice).unwrap_or_default() {
+            for &(next, index) in &edges[node] {
                 if next == start {
                     closed = Some((node, index));
                     break 'search;
                 }
-                if !parent.contains_key(next) {
-                    parent.insert(next, (node, index));
+                if let Entry::Vacant(entry) = parent.entry(next) {
+                    entry.insert((node, index));
                     queue.push_back(next);
                 }
             }
@@ -483,34 +522,99 @@ fn find_cycles<'a>(edges: &BTreeMap<&'a str, Vec<(&'a str, usize)>>) -> Vec<Vec<
             if node == start {
                 break;
             }
-            let Some(&(prev, prev_index)) = parent.get(node) else {
+            let Some(&(prev, prev_index)) = parent.get(&node) else {
                 break;
             };
             (node, index) = (prev, prev_index);
         }
         cycle.reverse();
-        if cycle.iter().any(|(name, _)| covered.contains(name)) {
+        if cycle.iter().any(|&(node, _)| covered[node]) {
             continue;
         }
-        covered.extend(cycle.iter().map(|(name, _)| *name));
+        for &(node, _) in &cycle {
+            covered[node] = true;
+        }
         cycles.push(cycle);
     }
     cycles
 }
 
-fn check_secret_sources(
-    doc: &ManifestDoc,
-    readable: &mut HashMap<PathBuf, Result<(), String>>,
+/// Which nodes lie on a cycle: the members of strongly connected components with more than
+/// one node (the graph has no self-loops). Tarjan's algorithm, with an explicit stack so
+/// that a long chain of dependencies cannot overflow the thread's.
+fn on_cycle(edges: &[Vec<(usize, usize)>]) -> Vec<bool> {
+    const UNSEEN: usize = usize::MAX;
+    let mut order = vec![UNSEEN; edges.len()];
+    let mut low = vec![0; edges.len()];
+    let mut on_stack = vec![false; edges.len()];
+    let mut on_cycle = vec![false; edges.len()];
+    let mut stack = Vec::new();
+    // `(node, how many of its edges are explored)`: the recursion of the textbook version.
+    let mut calls: Vec<(usize, usize)> = Vec::new();
+    let mut seen = 0;
+    for root in 0..edges.len() {
+        if order[root] != UNSEEN {
+            continue;
+        }
+        order[root] = seen;
+        low[root] = seen;
+        seen += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        calls.push((root, 0));
+        while let Some(call) = calls.last_mut() {
+            let node = call.0;
+            if let Some(&(next, _)) = edges[node].get(call.1) {
+                call.1 += 1;
+                if order[next] == UNSEEN {
+                    order[next] = seen;
+                    low[next] = seen;
+                    seen += 1;
+                    stack.push(next);
+                    on_stack[next] = true;
+                    calls.push((next, 0));
+                } else if on_stack[next] {
+                    low[node] = low[node].min(order[next]);
+                }
+                continue;
+            }
+            calls.pop();
+            if let Some(&(caller, _)) = calls.last() {
+                low[caller] = low[caller].min(low[node]);
+            }
+            if low[node] != order[node] {
+                continue;
+            }
+            // `node` is the root of a component: the stack from `node` up.
+            let alone = stack.last() == Some(&node);
+            while let Some(member) = stack.pop() {
+                on_stack[member] = false;
+                on_cycle[member] = !alone;
+                if member == node {
+                    break;
+                }
+            }
+        }
+    }
+    on_cycle
+}
+
+/// Whether each secret file can be opened, by (manifest folder, path as written): the
+/// folder is made absolute and joined only the first time a pair is seen.
+type Readable<'a> = HashMap<(&'a Path, &'a Path), Result<(), String>>;
+
+fn check_secret_sources<'a>(
+    doc: &'a ManifestDoc,
+    readable: &mut Readable<'a>,
     out: &mut Vec<Diagnostic>,
 ) {
-    let base = base_dir(&doc.file);
+    let folder = doc.file.parent().unwrap_or(Path::new(""));
     for (index, secret) in doc.manifest.secrets.iter().enumerate() {
         if let Some(file) = &secret.file {
-            let path = base.join(file);
             // Opening proves the secret readable without reading its value.
-            let opened = readable
-                .entry(path)
-                .or_insert_with_key(|path| open_secret(path).map_err(|err| describe_io(&err)));
+            let opened = readable.entry((folder, file)).or_insert_with(|| {
+                open_secret(&base_dir(&doc.file).join(file)).map_err(|err| describe_io(&err))
+            });
             if let Err(err) = opened
                 && secret.required
             {
@@ -579,12 +683,16 @@ mod tests {
 
     #[test]
     fn cycles_are_found_once_with_their_path() {
-        let mut edges: BTreeMap<&str, Vec<(&str, usize)>> = BTreeMap::new();
-        edges.insert("a", vec![("b", 0)]);
-        edges.insert("b", vec![("c", 1)]);
-        edges.insert("c", vec![("a", 0)]);
-        edges.insert("d", vec![("a", 0)]);
-        let cycles = find_cycles(&edges);
-        assert_eq!(cycles, vec![vec![("a", 0), ("b", 1), ("c", 0)]]);
+        // Nodes in an order other than their names', to show that names decide.
+        let names = ["d", "c", "b", "a", "e"];
+        let (a, b, c, d, e) = (3, 2, 1, 0, 4);
+        let mut edges = vec![Vec::new(); names.len()];
+        edges[a] = vec![(b, 0)];
+        edges[b] = vec![(c, 1)];
+        edges[c] = vec![(a, 0), (e, 1)];
+        edges[d] = vec![(a, 0)];
+        let cycles = find_cycles(&names, &edges);
+        assert_eq!(cycles, vec![vec![(a, 0), (b, 1), (c, 0)]]);
+        assert_eq!(on_cycle(&edges), [false, true, true, true, false]);
     }
 }

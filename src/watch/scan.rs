@@ -610,7 +610,7 @@ impl Scanner {
         if nothing_new {
             return (self.baseline.clone(), BTreeSet::new());
         }
-        let mut diagnostics = check_set(&self.candidate_docs(proposals));
+        let mut diagnostics = check_set(self.candidate_docs(proposals));
         let mut rejected = BTreeSet::new();
         let mut reasons = Vec::new();
         loop {
@@ -642,7 +642,7 @@ impl Scanner {
                 proposals.insert(path.clone(), Proposal::Keep);
             }
             rejected.extend(faulty);
-            diagnostics = check_set(&self.candidate_docs(proposals));
+            diagnostics = check_set(self.candidate_docs(proposals));
         }
         self.baseline.clone_from(&diagnostics);
         diagnostics.extend(reasons);
@@ -650,17 +650,18 @@ impl Scanner {
     }
 
     /// Every document the set would hold with `proposals` applied, in file order.
-    fn candidate_docs(&self, proposals: &Proposals) -> Vec<ManifestDoc> {
+    fn candidate_docs<'a>(
+        &'a self,
+        proposals: &'a Proposals,
+    ) -> impl Iterator<Item = &'a ManifestDoc> + 'a {
         let mut proposed = proposals.iter().peekable();
-        let mut docs = Vec::new();
         // Both maps are sorted the same way, and every proposal is for a known file.
-        for (path, entry) in &self.files {
+        self.files.iter().flat_map(move |(path, entry)| {
             match proposed.next_if(|(proposed, _)| proposed.as_os_str() == path.as_os_str()) {
-                Some((_, proposal)) => docs.extend(self.candidate(path, proposal).iter().cloned()),
-                None => docs.extend(entry.in_force().iter().cloned()),
+                Some((_, proposal)) => self.candidate(path, proposal),
+                None => entry.in_force(),
             }
-        }
-        docs
+        })
     }
 
     /// The changed files behind errors that point at unchanged files: those that declare, or
