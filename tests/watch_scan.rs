@@ -384,3 +384,81 @@ fn a_rejected_edit_applies_once_the_file_it_needs_arrives() {
     assert!(!applied.has_errors(), "{:#?}", applied.diagnostics);
     assert_eq!(applied.files[&dir.file("b.yaml")], FileStatus::Good);
 }
+
+#[test]
+fn new_files_are_checked_against_what_they_depend_on() {
+    let mut dir = Dir::new(&[("a.yaml", A), ("b.yaml", B_NEEDS_A)]);
+    dir.scan();
+
+    // Fine: a new name that depends on existing ones.
+    dir.write(
+        "c.yaml",
+        "name: c\ncommand: [\"/bin/c\"]\ndependencies: [a, b]\n",
+    );
+    let added = dir.scan().expect("the addition publishes");
+    assert_eq!(names(&added), ["a", "b", "c"]);
+    assert!(!added.has_errors(), "{:#?}", added.diagnostics);
+
+    // Not fine: `completed` on a service, a missing dependency, a cycle between two new
+    // files, a name that already exists. Each new file is turned away with its error.
+    dir.write(
+        "d.yaml",
+        "name: d\ncommand: [\"/bin/d\"]\ndependencies: [{name: a, condition: completed}]\n",
+    );
+    dir.write(
+        "e.yaml",
+        "name: e\ncommand: [\"/bin/e\"]\ndependencies: [nope]\n",
+    );
+    dir.write(
+        "f.yaml",
+        "name: f\ncommand: [\"/bin/f\"]\ndependencies: [g]\n",
+    );
+    dir.write(
+        "g.yaml",
+        "name: g\ncommand: [\"/bin/g\"]\ndependencies: [f]\n",
+    );
+    let rejected = dir.scan().expect("the rejections publish");
+    assert_eq!(names(&rejected), ["a", "b", "c"]);
+    dir.write("h.yaml", "name: a\ncommand: [\"/bin/h\"]\n");
+    let rejected = dir.scan().expect("the rejection publishes");
+    assert_eq!(
+        names(&rejected),
+        ["a", "b", "c"],
+        "{:#?}",
+        rejected.diagnostics
+    );
+    for file in ["d.yaml", "e.yaml", "f.yaml", "g.yaml", "h.yaml"] {
+        assert!(
+            rejected.errors().any(|e| e.file == dir.file(file)),
+            "{file} has no error: {:#?}",
+            rejected.diagnostics
+        );
+    }
+    assert!(rejected.errors().any(|e| e.code == Code::Cycle));
+    assert!(rejected.errors().any(|e| e.code == Code::MissingDependency));
+    assert!(rejected.errors().any(|e| e.code == Code::DuplicateName));
+}
+
+#[test]
+fn an_edit_that_keeps_the_shape_applies_and_one_that_breaks_it_does_not() {
+    let mut dir = Dir::new(&[("a.yaml", A), ("b.yaml", B_NEEDS_A)]);
+    dir.scan();
+    dir.write(
+        "b.yaml",
+        "name: b\ncommand: [\"/bin/b2\"]\ndependencies: [a]\n",
+    );
+    let edited = dir.scan().expect("the edit publishes");
+    assert_eq!(
+        edited.desired.children["b"].manifest.command.to_string(),
+        "[\"/bin/b2\"]"
+    );
+    assert!(!edited.has_errors(), "{:#?}", edited.diagnostics);
+
+    dir.write(
+        "a.yaml",
+        "name: a\ncommand: [\"/bin/a\"]\ndependencies: [b]\n",
+    );
+    let cycle = dir.scan().expect("the rejection publishes");
+    assert!(cycle.errors().any(|e| e.code == Code::Cycle));
+    assert!(cycle.desired.children["a"].manifest.dependencies.is_empty());
+}

@@ -41,8 +41,8 @@ use crate::manifest::diagnostic::{Location, sort_diagnostics};
 use crate::manifest::load::{LoadError, MAX_FILE_BYTES, describe_io};
 use crate::manifest::validate::base_dir;
 use crate::manifest::{
-    ChildSpec, Code, DesiredSet, Diagnostic, ManifestDoc, ParsedFile, check_set, child_specs,
-    list_manifest_files, parse_file,
+    ChildSpec, Code, DesiredSet, Diagnostic, Manifest, ManifestDoc, ParsedFile, check_set,
+    child_specs, list_manifest_files, parse_file,
 };
 
 /// How long a removal must hold before it takes effect.
@@ -610,6 +610,12 @@ impl Scanner {
         if nothing_new {
             return (self.baseline.clone(), BTreeSet::new());
         }
+        if !secrets_changed
+            && let Some(scope) = self.local_scope(proposals)
+            && check_set(scope).is_empty()
+        {
+            return (Vec::new(), BTreeSet::new());
+        }
         let mut diagnostics = check_set(self.candidate_docs(proposals));
         let mut rejected = BTreeSet::new();
         let mut reasons = Vec::new();
@@ -647,6 +653,71 @@ impl Scanner {
         self.baseline.clone_from(&diagnostics);
         diagnostics.extend(reasons);
         (diagnostics, rejected)
+    }
+
+    /// The documents that decide the cross-file verdict of `proposals`, when a clean set
+    /// changes in a way that cannot affect the rest of it: files that declare only names
+    /// nobody declares yet, and edits that keep every document's names, replicas, kind,
+    /// dependencies and secrets. Then no document outside the changed ones and their
+    /// dependencies can gain an error (nothing outside depends on a new name, and no edge
+    /// of the graph changed), so when these check clean the whole set does: a new manifest
+    /// among thousands is checked against its few dependencies, not against all of them.
+    /// `None` when the whole set must be checked.
+    fn local_scope<'a>(&'a self, proposals: &'a Proposals) -> Option<Vec<&'a ManifestDoc>> {
+        if !self.baseline.is_empty() {
+            return None;
+        }
+        let desired = &self.published.as_ref()?.desired;
+        let mut scope: Vec<&ManifestDoc> = Vec::new();
+        for (path, proposal) in proposals {
+            let Proposal::New(docs) = proposal else {
+                continue;
+            };
+            let old = self.in_force(path);
+            let fresh = old.is_empty()
+                && docs.iter().all(|doc| {
+                    names(&doc.manifest)
+                        .iter()
+                        .all(|name| desired.expand(name).next().is_none())
+                });
+            let reshaped = old.len() != docs.len()
+                || old
+                    .iter()
+                    .zip(docs)
+                    .any(|(old, new)| !same_shape(&old.manifest, &new.manifest));
+            if !fresh && reshaped {
+                return None;
+            }
+            scope.extend(docs);
+        }
+        // The documents in force the scope depends on, transitively, in their candidate
+        // version, so that every dependency resolves within the scope.
+        let mut seen: HashSet<*const Manifest> =
+            scope.iter().map(|doc| Arc::as_ptr(&doc.manifest)).collect();
+        let mut pending: Vec<&ManifestDoc> = scope.clone();
+        while let Some(doc) = pending.pop() {
+            for dependency in &doc.manifest.dependencies {
+                for child in desired.expand(&dependency.0.name) {
+                    let Some(spec) = desired.children.get(child) else {
+                        continue;
+                    };
+                    let docs = match proposals.get(&spec.source) {
+                        Some(proposal) => self.candidate(&spec.source, proposal),
+                        None => self.in_force(&spec.source),
+                    };
+                    for target in docs
+                        .iter()
+                        .filter(|d| d.manifest.name == spec.manifest.name)
+                    {
+                        if seen.insert(Arc::as_ptr(&target.manifest)) {
+                            scope.push(target);
+                            pending.push(target);
+                        }
+                    }
+                }
+            }
+        }
+        Some(scope)
     }
 
     /// Every document the set would hold with `proposals` applied, in file order.
@@ -869,8 +940,17 @@ fn count_names(declared: &mut HashMap<String, usize>, docs: &[ManifestDoc], add:
     }
 }
 
+/// Whether two manifests look the same to the cross-file checks.
+fn same_shape(a: &Manifest, b: &Manifest) -> bool {
+    a.name == b.name
+        && a.replicas == b.replicas
+        && a.kind == b.kind
+        && a.dependencies == b.dependencies
+        && a.secrets == b.secrets
+}
+
 /// The child names and the base name a manifest declares.
-fn names(manifest: &crate::manifest::Manifest) -> Vec<String> {
+fn names(manifest: &Manifest) -> Vec<String> {
     let mut names = replica_names(manifest);
     if manifest.replicas > 1 {
         names.push(manifest.name.clone());
