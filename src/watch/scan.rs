@@ -284,6 +284,8 @@ pub struct Scanner {
     number: u64,
     /// The problems passed in by the last full scan.
     extra: Vec<Diagnostic>,
+    /// The files whose documents in force declare secrets.
+    with_secrets: BTreeSet<PathBuf>,
     /// The secret files of the documents in force, with their fingerprints.
     secret_files: Vec<(PathBuf, Option<Fingerprint>)>,
     /// Their folders.
@@ -310,6 +312,7 @@ impl Scanner {
             published: None,
             number: 0,
             extra: Vec::new(),
+            with_secrets: BTreeSet::new(),
             secret_files: Vec::new(),
             secret_dirs: BTreeSet::new(),
             baseline: Vec::new(),
@@ -468,12 +471,8 @@ impl Scanner {
 
     /// Digests the secrets of the documents in force again: a secret file changed.
     fn rebuild_secret_specs(&mut self) {
-        for entry in self.files.values_mut() {
-            if entry
-                .in_force()
-                .iter()
-                .any(|doc| !doc.manifest.secrets.is_empty())
-            {
+        for path in &self.with_secrets {
+            if let Some(entry) = self.files.get_mut(path) {
                 entry.specs = entry.in_force().iter().flat_map(child_specs).collect();
             }
         }
@@ -482,7 +481,11 @@ impl Scanner {
     /// Remembers the secret files the documents in force read (and their folders), so that
     /// an unchanged scan can still notice a rotated secret.
     fn remember_secrets(&mut self) {
-        let files = secret_files(self.files.values().flat_map(FileEntry::in_force));
+        let docs = self
+            .with_secrets
+            .iter()
+            .flat_map(|path| self.in_force(path));
+        let files = secret_files(docs);
         // The folders are resolved: `herder.d/../secrets` is outside the manifest directory,
         // though it starts with it, and inotify reports events under the real path.
         self.secret_dirs = files
@@ -799,6 +802,15 @@ impl Scanner {
                             false,
                         );
                         count_names(&mut self.declared, entry.in_force(), true);
+                        let secrets = entry
+                            .in_force()
+                            .iter()
+                            .any(|doc| !doc.manifest.secrets.is_empty());
+                        if secrets {
+                            self.with_secrets.insert(path.clone());
+                        } else {
+                            self.with_secrets.remove(&path);
+                        }
                     }
                     if !holding.contains(&path) {
                         self.pending.remove(&path);
@@ -825,6 +837,7 @@ impl Scanner {
         if let Some(entry) = self.files.remove(path) {
             count_names(&mut self.declared, entry.in_force(), false);
         }
+        self.with_secrets.remove(path);
     }
 
     /// Publishes a generation if the desired set or the diagnostics changed, with the
