@@ -53,6 +53,34 @@ fn the_socket_is_private_single_and_stale_sockets_are_replaced() {
 }
 
 #[test]
+fn up_refuses_an_invalid_set_and_reports_a_valid_one() {
+    let broken = Instance::prepare(&[
+        ("web.yaml", WEB),
+        ("bad.yaml", "name: bad\nrestart: sometimes\n"),
+    ]);
+    let refused = broken.herder(&["up", "--quiet", broken.dir.to_str().unwrap()]);
+    assert_eq!(refused.code, 1, "{refused:#?}");
+    assert!(
+        refused.stderr.contains("bad.yaml:"),
+        "file:line:col: {refused:#?}"
+    );
+    assert!(refused.stderr.contains("refusing to start"), "{refused:#?}");
+    assert!(!refused.stderr.contains("herder: watching"), "{refused:#?}");
+    assert!(!broken.socket.exists(), "nothing was started");
+
+    let instance = Instance::start(&[("web.yaml", WEB), ("locked.yaml", LOCKED)]);
+    instance.wait_state("web", "ready");
+    assert!(
+        instance
+            .stderr
+            .all()
+            .contains("2 files, 2 manifests: 0 errors, 0 warnings"),
+        "{}",
+        instance.stderr.all()
+    );
+}
+
+#[test]
 fn status_is_a_table_or_json_and_finds_the_instance_without_flags() {
     let instance = Instance::start(&[("web.yaml", WEB), ("locked.yaml", LOCKED)]);
     instance.wait_state("web", "ready");
