@@ -5,10 +5,11 @@
 //! its pid, and Linux does not reuse a pid while it is still the pgid of a live process; signalling a group whose
 //! leader already exited therefore reaches the remaining members or fails with `ESRCH`, never a stranger.
 
+use std::cell::Cell;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
@@ -313,6 +314,9 @@ struct ChildArgs {
     envp: *const *const libc::c_char,
     cwd: *const libc::c_char,
     stdio: [libc::c_int; 3],
+    /// Whether the child shares herder's descriptor table and must first replace it with a copy of the
+    /// entries below `keep_below`.
+    share_files: bool,
     keep_below: libc::c_uint,
     parent_pid: libc::pid_t,
     nofile: Option<(u64, u64)>,
@@ -321,6 +325,8 @@ struct ChildArgs {
     groups_len: usize,
     /// Set by the child when a step before `exec` (or `exec` itself) failed.
     errno: AtomicI32,
+    /// Set by the child when it could not stop sharing the descriptor table.
+    unshare_failed: AtomicBool,
 }
 
 const CHILD_STACK_BYTES: usize = 64 * 1024;
@@ -334,11 +340,15 @@ const CHILD_STACK_BYTES: usize = 64 * 1024;
 /// single cost of starting them. Instead the child shares herder's table at `clone` and
 /// replaces it with a copy of only the entries below [`StdioSlots`]' end
 /// (`close_range(CLOSE_RANGE_UNSHARE)`, Linux 5.9; older kernels fall back to a full copy).
-/// The slots were taken when few descriptors were open, so that copy holds a handful.
+/// The slots were taken when few descriptors were open, so that copy holds a handful. Where
+/// neither call is allowed (a seccomp filter), the first spawn finds out and every spawn
+/// goes back to copying the whole table.
 #[derive(Debug)]
 pub struct StdioSlots {
     null: OwnedFd,
     slots: [OwnedFd; 3],
+    /// Whether children share the table at `clone` (until a child could not unshare it).
+    share: Cell<bool>,
 }
 
 impl StdioSlots {
@@ -355,6 +365,7 @@ impl StdioSlots {
         Ok(Self {
             slots: [null()?, null()?, null()?],
             null: null()?,
+            share: Cell::new(true),
         })
     }
 
@@ -427,6 +438,38 @@ pub fn spawn_process(exec: &Exec, slots: &StdioSlots) -> io::Result<i32> {
         .as_ref()
         .map(|c| c.groups.clone())
         .unwrap_or_default();
+    if let Err(error) = slots.point(&exec.stdio) {
+        slots.release();
+        return Err(error);
+    }
+    let mut spawned = clone_child(exec, slots, &argv, &envp, &groups);
+    if let Err(ChildFailure::Unshare(_)) = spawned {
+        slots.share.set(false);
+        spawned = clone_child(exec, slots, &argv, &envp, &groups);
+    }
+    slots.release();
+    spawned.map_err(|failure| match failure {
+        ChildFailure::Unshare(error) | ChildFailure::Other(error) => error,
+    })
+}
+
+/// Why [`clone_child`] did not start a process.
+enum ChildFailure {
+    /// The child could not stop sharing the descriptor table (it exited).
+    Unshare(io::Error),
+    /// Anything else.
+    Other(io::Error),
+}
+
+/// One attempt of [`spawn_process`], with the slots pointed at the child's stdio.
+fn clone_child(
+    exec: &Exec,
+    slots: &StdioSlots,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    groups: &[libc::gid_t],
+) -> Result<i32, ChildFailure> {
+    let share_files = slots.share.get();
     let args = ChildArgs {
         program: exec.program.as_ptr(),
         argv: argv.as_ptr(),
@@ -437,6 +480,7 @@ pub fn spawn_process(exec: &Exec, slots: &StdioSlots) -> io::Result<i32> {
             slots.slots[1].as_raw_fd(),
             slots.slots[2].as_raw_fd(),
         ],
+        share_files,
         keep_below: slots.end(),
         parent_pid: exec.setup.parent_pid,
         nofile: exec.setup.nofile,
@@ -444,12 +488,13 @@ pub fn spawn_process(exec: &Exec, slots: &StdioSlots) -> io::Result<i32> {
         groups: groups.as_ptr(),
         groups_len: groups.len(),
         errno: AtomicI32::new(0),
+        unshare_failed: AtomicBool::new(false),
     };
+    let flags = libc::CLONE_VM
+        | libc::CLONE_VFORK
+        | libc::SIGCHLD
+        | if share_files { libc::CLONE_FILES } else { 0 };
     let mut stack = vec![0u8; CHILD_STACK_BYTES];
-    if let Err(error) = slots.point(&exec.stdio) {
-        slots.release();
-        return Err(error);
-    }
     // SAFETY: the stack grows down on every Linux architecture Rust supports; the top is
     // aligned down to 16 bytes as the ABIs require. `args`, `argv`, `envp`, `groups` and the
     // stack outlive the child's use of them: CLONE_VFORK suspends this thread until the child
@@ -464,20 +509,22 @@ pub fn spawn_process(exec: &Exec, slots: &StdioSlots) -> io::Result<i32> {
         let pid = libc::clone(
             child_main,
             top.cast(),
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES | libc::SIGCHLD,
+            flags,
             std::ptr::from_ref(&args).cast_mut().cast(),
         );
         let clone_error = io::Error::last_os_error();
         libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
-        slots.release();
         if pid < 0 {
-            return Err(clone_error);
+            return Err(ChildFailure::Other(clone_error));
         }
         pid
     };
     match args.errno.load(Ordering::SeqCst) {
         0 => Ok(pid),
-        errno => Err(io::Error::from_raw_os_error(errno)),
+        errno if args.unshare_failed.load(Ordering::SeqCst) => {
+            Err(ChildFailure::Unshare(io::Error::from_raw_os_error(errno)))
+        }
+        errno => Err(ChildFailure::Other(io::Error::from_raw_os_error(errno))),
     }
 }
 
@@ -490,14 +537,16 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         let args = &*(arg as *const ChildArgs);
         // Shared with herder until here (CLONE_FILES): keep a private copy of only the
         // entries below the stdio slots, then nothing this child does touches herder's.
-        if libc::syscall(
-            libc::SYS_close_range,
-            args.keep_below,
-            libc::c_uint::MAX,
-            libc::CLOSE_RANGE_UNSHARE,
-        ) < 0
+        if args.share_files
+            && libc::syscall(
+                libc::SYS_close_range,
+                args.keep_below,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_UNSHARE,
+            ) < 0
             && libc::unshare(libc::CLONE_FILES) < 0
         {
+            args.unshare_failed.store(true, Ordering::SeqCst);
             fail(args);
         }
         for sig in 1..libc::SIGRTMAX() {
@@ -583,4 +632,53 @@ pub fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     }
     // SAFETY: `moved` is a fresh descriptor returned by fcntl above.
     Ok(unsafe { OwnedFd::from_raw_fd(moved) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn null() -> OwnedFd {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        above_stdio(OwnedFd::from(file)).unwrap()
+    }
+
+    /// Starts `program` with null stdio. The process is left to whichever reaper runs in this
+    /// test binary (waiting for it here could race with one).
+    fn spawn(program: &str, slots: &StdioSlots) -> io::Result<i32> {
+        let exec = Exec {
+            program: CString::new(program).unwrap(),
+            argv: vec![CString::new("true").unwrap()],
+            env: Vec::new(),
+            cwd: CString::new("/").unwrap(),
+            stdio: [null(), null(), null()],
+            setup: ChildSetup {
+                parent_pid: own_pid(),
+                nofile: None,
+                credentials: None,
+            },
+        };
+        spawn_process(&exec, slots)
+    }
+
+    #[test]
+    fn children_start_with_a_shared_or_a_copied_descriptor_table() {
+        let slots = StdioSlots::reserve().unwrap();
+        for share in [true, false] {
+            // `false`: as after a child could not unshare it (a seccomp filter).
+            slots.share.set(share);
+            assert!(spawn("/bin/true", &slots).unwrap() > 0, "exec'ed");
+            let missing = spawn("/no/such/program", &slots).unwrap_err();
+            assert_eq!(missing.raw_os_error(), Some(libc::ENOENT));
+            assert_eq!(
+                slots.share.get(),
+                share,
+                "this kernel lets the child unshare"
+            );
+        }
+    }
 }
