@@ -1,11 +1,12 @@
 //! `herder up [DIR]`: run the manifest set in the foreground and apply every saved edit.
 //!
 //! Start-up order matters: the watcher starts and its first scan validates the manifests (an
-//! invalid set never starts anything), then leftovers of a previous herder that was killed
-//! are stopped, then the spawner and reaper start (so herder is a subreaper before its first
-//! child), then the control socket is bound (refusing to run twice for one directory), and
-//! only then does the reconciler begin, with that first scan as its first desired set. The
-//! manifests are read once: the scan that validates them is the one that is applied.
+//! invalid set never starts anything; a scan with errors is checked again by `herder
+//! validate`, since some are about watching, not about the manifests), then leftovers of a
+//! previous herder that was killed are stopped, then the spawner and reaper start (so herder
+//! is a subreaper before its first child), then the control socket is bound (refusing to run
+//! twice for one directory), and only then does the reconciler begin, with that first scan as
+//! its first desired set. A valid set is read once: the scan that validates it is applied.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,8 +16,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::exit::Exit;
-use super::validate;
-use super::{color_enabled, print_error};
+use super::validate::{self, ValidateArgs};
+use super::{Format, color_enabled, print_error};
 use crate::api;
 use crate::events::{Event, EventKind, EventLog};
 use crate::manifest::Report;
@@ -116,11 +117,21 @@ pub fn run(args: &UpArgs) -> u8 {
 async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
     let (watcher, mut scans, _watch_task) = watch::spawn(WatchConfig::new(&dir));
     let first = scans.recv().await.ok_or(UpError::Watcher)?;
-    let report = report(&first);
-    validate::write_human(&report, color_enabled(&std::io::stderr())).map_err(UpError::Output)?;
-    if !report.valid {
-        eprintln!("herder: refusing to start: fix the manifests above");
-        return Ok(i32::from(Exit::INVALID));
+    if first.has_errors() {
+        // Some errors of a scan are about watching itself (an inotify limit), which herder
+        // survives by rescanning; whether the manifests are valid is `herder validate`'s call.
+        let verdict = validate::run(&ValidateArgs {
+            paths: vec![dir.clone()],
+            format: Format::Human,
+        });
+        if verdict != Exit::OK {
+            eprintln!("herder: refusing to start: fix the manifests above");
+            return Ok(i32::from(verdict));
+        }
+    } else {
+        let report = report(&first);
+        validate::write_human(&report, color_enabled(&std::io::stderr()))
+            .map_err(UpError::Output)?;
     }
     let instance = paths::instance_name(&dir);
     let state_dir = args
@@ -215,8 +226,8 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
     Ok(code)
 }
 
-/// What `herder validate` would say about the directory, from the watcher's first scan: its
-/// files, the manifests in force (a replicated manifest counts once) and every diagnostic.
+/// What `herder validate` says about a directory without errors, from the watcher's first
+/// scan: its files, its manifests (a replicated manifest counts once) and its warnings.
 fn report(first: &Generation) -> Report {
     let manifests = first
         .desired
