@@ -6,7 +6,7 @@ mod api_support;
 
 use std::time::Duration;
 
-use api_support::{Instance, LOCKED, WEB, events, mode};
+use api_support::{Instance, LOCKED, WEB, events, mode, wait_dead};
 use serde_json::Value;
 
 fn command_events<'a>(all: &'a [Value], verb: &str) -> Vec<&'a Value> {
@@ -50,6 +50,34 @@ fn the_socket_is_private_single_and_stale_sockets_are_replaced() {
     instance.launch();
     instance.herder(&["status"]).expect_code(0);
     assert_eq!(mode(&instance.socket), 0o600);
+}
+
+#[test]
+fn up_refuses_an_invalid_set_and_reports_a_valid_one() {
+    let broken = Instance::prepare(&[
+        ("web.yaml", WEB),
+        ("bad.yaml", "name: bad\nrestart: sometimes\n"),
+    ]);
+    let refused = broken.herder(&["up", "--quiet", broken.dir.to_str().unwrap()]);
+    assert_eq!(refused.code, 1, "{refused:#?}");
+    assert!(
+        refused.stderr.contains("bad.yaml:"),
+        "file:line:col: {refused:#?}"
+    );
+    assert!(refused.stderr.contains("refusing to start"), "{refused:#?}");
+    assert!(!refused.stderr.contains("herder: watching"), "{refused:#?}");
+    assert!(!broken.socket.exists(), "nothing was started");
+
+    let instance = Instance::start(&[("web.yaml", WEB), ("locked.yaml", LOCKED)]);
+    instance.wait_state("web", "ready");
+    assert!(
+        instance
+            .stderr
+            .all()
+            .contains("2 files, 2 manifests: 0 errors, 0 warnings"),
+        "{}",
+        instance.stderr.all()
+    );
 }
 
 #[test]
@@ -339,8 +367,9 @@ fn command_permissions_are_enforced_with_a_clear_refusal() {
 #[test]
 fn stop_all_stops_every_permitted_child_and_reports_the_refusals() {
     let instance = Instance::start(&[("web.yaml", WEB), ("locked.yaml", LOCKED)]);
-    instance.wait_state("web", "ready");
+    let web_pid = instance.wait_state("web", "ready")["pid"].as_i64().unwrap();
     instance.wait_state("locked", "ready");
+    let since = instance.last_seq();
     let stop = instance.herder(&["stop", "--all", "--reason", "maintenance"]);
     assert_eq!(stop.code, 1, "one child refused: {stop:#?}");
     assert!(stop.stdout.contains("web: stop requested"), "{stop:#?}");
@@ -349,14 +378,71 @@ fn stop_all_stops_every_permitted_child_and_reports_the_refusals() {
         "{stop:#?}"
     );
     instance.wait_state("web", "stopped");
+    wait_dead(web_pid, "web's process after stop --all");
     assert_eq!(
         instance.child("locked")["state"],
         "ready",
         "refused child untouched"
     );
+    // One audit record per child, the refusal included, each with the reason.
+    let audit: Vec<Value> = instance
+        .events_since(since)
+        .into_iter()
+        .filter(|e| e["type"] == "command")
+        .collect();
+    let record = |child: &str| {
+        audit
+            .iter()
+            .find(|e| e["child"] == child)
+            .unwrap_or_else(|| panic!("no audit record for {child}: {audit:#?}"))
+    };
+    assert_eq!(audit.len(), 2, "{audit:#?}");
+    assert_eq!(record("web")["allowed"], true);
+    assert_eq!(record("locked")["allowed"], false);
+    assert!(
+        audit
+            .iter()
+            .all(|e| e["verb"] == "stop" && e["reason"] == "maintenance")
+    );
+
     let start = instance.herder(&["start", "--all"]);
     assert_eq!(start.code, 0, "{start:#?}");
     instance.wait_state("web", "ready");
+}
+
+#[test]
+fn a_command_on_a_list_of_children_answers_for_each() {
+    let instance = Instance::start(&[("web.yaml", WEB), ("locked.yaml", LOCKED)]);
+    let web_pid = instance.wait_state("web", "ready")["pid"].as_i64().unwrap();
+    instance.wait_state("locked", "ready");
+    let (code, answer) = instance.api_post(
+        "/v1/commands/restart",
+        &serde_json::json!({"children": ["locked", "wbe", "web"], "reason": "rollout"}),
+    );
+    assert_eq!(code, 200, "{answer:#?}");
+    assert_eq!(answer["command"], "restart");
+    let results = answer["results"].as_array().unwrap();
+    let names: Vec<&str> = results
+        .iter()
+        .map(|r| r["child"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["locked", "wbe", "web"], "in the order given");
+    assert_eq!(results[0]["ok"], false);
+    assert_eq!(results[0]["error"]["code"], "forbidden");
+    assert_eq!(results[1]["error"]["code"], "unknown-child");
+    assert_eq!(results[1]["error"]["suggestions"][0], "web");
+    assert_eq!(results[2]["ok"], true);
+    assert!(results[2].get("error").is_none(), "{answer:#?}");
+    instance.ready_with_new_pid("web", web_pid, "restarted by the batch");
+
+    let (code, refused) = instance.api_post("/v1/commands/explode", &serde_json::json!({}));
+    assert_eq!(code, 404, "{refused:#?}");
+    assert_eq!(refused["error"]["code"], "unknown-command");
+    let (code, refused) = instance.api_post(
+        "/v1/commands/signal",
+        &serde_json::json!({"children": ["web"]}),
+    );
+    assert_eq!(code, 400, "a signal needs its name: {refused:#?}");
 }
 
 #[test]

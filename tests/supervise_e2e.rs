@@ -220,15 +220,11 @@ fn sigterm_stops_everything_in_reverse_dependency_order_and_exits_zero() {
 
 /// Entries of the state file (`children.json`).
 fn state_file_pids(instance: &Instance) -> BTreeSet<i64> {
-    fs::read_to_string(instance.state_dir().join("children.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .and_then(|json| {
-            json["children"]
-                .as_array()
-                .map(|all| all.iter().filter_map(|c| c["pid"].as_i64()).collect())
-        })
+    herder::supervise::statefile::read(&instance.state_dir().join("children.json"))
         .unwrap_or_default()
+        .into_iter()
+        .map(|entry| i64::from(entry.pid))
+        .collect()
 }
 
 #[test]

@@ -14,13 +14,15 @@ use super::error::HttpError;
 use super::extract::{JsonBody, Params, Segments};
 use super::server::AppState;
 use super::wire::{
-    Accepted, ChildrenResponse, CommandRequest, CommandResponse, ErrorsResponse, EventsResponse,
-    LogEntry, LogsResponse, PlanDocument, PlanRequest, PlanText, ShutdownRequest, VERBS,
+    Accepted, BatchRequest, BatchResponse, BatchResult, ChildrenResponse, CommandRequest,
+    CommandResponse, ErrorsResponse, EventsResponse, LogEntry, LogsResponse, PlanDocument,
+    PlanRequest, PlanText, ShutdownRequest, VERBS,
 };
 use crate::events::RING_CAPACITY;
 use crate::manifest::Diagnostic;
 use crate::manifest::model::Signal;
 use crate::plan::{self, Plan};
+use crate::reconcile::control::Verb;
 use crate::reconcile::{
     ChildDetail, Command, CommandError, ControlError, Peer, Request, StatusReport,
 };
@@ -175,22 +177,93 @@ fn check_reason(reason: Option<&str>) -> Result<(), HttpError> {
     }
 }
 
+/// `POST /v1/commands/{verb}`: an operator command on the children listed (every child
+/// without a list), in one pass of the reconciler. Each child is checked and audited as
+/// its own command would be; the answer holds every child's verdict.
+pub(super) async fn batch(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Segments(verb): Segments<String>,
+    JsonBody(request): JsonBody<BatchRequest>,
+) -> Result<Json<BatchResponse>, HttpError> {
+    let BatchRequest {
+        children,
+        reason,
+        signal,
+    } = request;
+    check_reason(reason.as_deref())?;
+    let command = to_verb(
+        &verb,
+        &CommandRequest {
+            reason: reason.clone(),
+            signal,
+        },
+    )?;
+    let verdicts = state
+        .control
+        .ask(|reply| Request::Batch {
+            verb: command,
+            children,
+            peer,
+            reason,
+            reply,
+        })
+        .await
+        .ok_or_else(HttpError::unavailable)?;
+    let unknown = |verdict: &Result<(), ControlError>| {
+        matches!(
+            verdict,
+            Err(ControlError::Command(CommandError::UnknownChild(_)))
+        )
+    };
+    // Suggestions for unknown names need the known ones: ask only when there is one.
+    let known = if verdicts.iter().any(|(_, verdict)| unknown(verdict)) {
+        state.status_report().await?.children
+    } else {
+        Vec::new()
+    };
+    let results = verdicts
+        .into_iter()
+        .map(|(child, verdict)| {
+            let error = verdict.err().map(|error| match error {
+                ControlError::Command(CommandError::UnknownChild(name)) => {
+                    HttpError::unknown_child(&name, known.iter().map(|c| c.name.as_str())).detail
+                }
+                other => HttpError::refused(&other).detail,
+            });
+            BatchResult {
+                child,
+                ok: error.is_none(),
+                error,
+            }
+        })
+        .collect();
+    Ok(Json(BatchResponse {
+        command: verb,
+        results,
+    }))
+}
+
 /// The reconciler's command for `verb` on `name`.
 fn to_command(verb: &str, name: &str, request: &CommandRequest) -> Result<Command, HttpError> {
+    Ok(to_verb(verb, request)?.on(name.to_owned()))
+}
+
+/// The verb of `POST /v1/children/{name}/{verb}` and `POST /v1/commands/{verb}`.
+fn to_verb(verb: &str, request: &CommandRequest) -> Result<Verb, HttpError> {
     if request.signal.is_some() && verb != "signal" {
         return Err(HttpError::bad_request(format!(
             "`signal` is only accepted by the signal command, not by `{verb}`"
         )));
     }
-    let name = name.to_owned();
     Ok(match verb {
-        "restart" => Command::Restart(name),
-        "stop" => Command::Stop(name),
-        "start" => Command::Start(name),
-        "pause" => Command::Pause(name),
-        "resume" => Command::Resume(name),
-        "quarantine" => Command::Quarantine(name, request.reason.clone()),
-        "release" => Command::Release(name),
+        "restart" => Verb::Restart,
+        "stop" => Verb::Stop,
+        "start" => Verb::Start,
+        "pause" => Verb::Pause,
+        "resume" => Verb::Resume,
+        "quarantine" => Verb::Quarantine(request.reason.clone()),
+        "release" => Verb::Release,
         "signal" => {
             let text = request.signal.as_deref().ok_or_else(|| {
                 HttpError::bad_request(
@@ -203,7 +276,7 @@ fn to_command(verb: &str, name: &str, request: &CommandRequest) -> Result<Comman
                     Signal::ALL.map(Signal::name).join(", ")
                 ))
             })?;
-            Command::Signal(name, signal)
+            Verb::Signal(signal)
         }
         _ => {
             return Err(HttpError::new(

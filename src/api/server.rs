@@ -83,6 +83,7 @@ fn router(state: AppState) -> Router {
         .route("/children/{name}/logs", get(routes::logs))
         .route("/children/{name}/logs/stream", get(streams::logs_stream))
         .route("/children/{name}/{verb}", post(routes::command))
+        .route("/commands/{verb}", post(routes::batch))
         .route("/events", get(routes::events))
         .route("/events/stream", get(streams::events_stream))
         .route("/errors", get(routes::errors))

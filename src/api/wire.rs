@@ -57,6 +57,43 @@ pub struct CommandResponse {
     pub command: String,
 }
 
+/// The body of a command on many children (`POST /v1/commands/{verb}`); an empty body is
+/// `{}`, every child.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// The children, in the order to apply the command; absent for every child.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children: Option<Vec<String>>,
+    /// Why: recorded in the event log with the peer's uid and pid, once per child.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The signal to send, `SIGHUP`, `HUP` or `hup`; required by `signal` and only allowed there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+}
+
+/// The answer to a command on many children: every child's verdict.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    /// The verb.
+    pub command: String,
+    /// One entry per child, in the order the command was applied.
+    pub results: Vec<BatchResult>,
+}
+
+/// One child's verdict in a [`BatchResponse`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResult {
+    /// The child.
+    pub child: String,
+    /// Whether the command was accepted.
+    pub ok: bool,
+    /// Why it was refused: the error a command on this child alone would have answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
 /// The body of `POST /v1/shutdown`; an empty body is `{}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,20 +1,20 @@
 //! The operator commands on one child: `restart`, `stop`, `start`, `pause`, `resume`,
 //! `quarantine`, `release` (`NAME [--reason TEXT]`) and `signal NAME SIG`.
 //!
-//! Each is one `POST /v1/children/NAME/VERB`; the instance checks the child's
+//! Each is one `POST /v1/children/NAME/VERB`, and `--all` is one `POST /v1/commands/VERB`
+//! that the instance applies to every child in one pass; the instance checks each child's
 //! `command_permissions` and records the command, your uid and pid and the reason in its
 //! event log. Exit 0 when carried out, 1 when refused (unknown child, not permitted, not
-//! running, quarantined), 4 without a running instance.
+//! running, quarantined; with `--all`, when any child refused), 4 without a running
+//! instance.
 
 use clap::Args;
 
 use super::exit::Exit;
 use super::remote::{ConnectArgs, block_on, connect, emit};
-use crate::api::ClientError;
 use crate::api::client::child_path;
-use crate::api::wire::{CommandRequest, CommandResponse};
+use crate::api::wire::{BatchRequest, BatchResponse, CommandRequest, CommandResponse};
 use crate::manifest::model::Signal;
-use crate::reconcile::StatusReport;
 
 /// Arguments of the commands on one child.
 #[derive(Debug, Args)]
@@ -62,23 +62,31 @@ pub fn run(verb: &'static str, args: &CommandArgs) -> u8 {
     }
 }
 
-/// `verb` on every child the instance knows, one request each, in name order.
+/// `verb` on every child the instance knows, in one request: the instance applies it to
+/// each child in name order and answers with every verdict.
 fn send_all(verb: &'static str, request: &CommandRequest, connect_args: &ConnectArgs) -> u8 {
     block_on(async {
         let client = connect(connect_args).await?;
-        let report: StatusReport = client.get("/v1/status").await?;
+        let batch = BatchRequest {
+            children: None,
+            reason: request.reason.clone(),
+            signal: request.signal.clone(),
+        };
+        let done: BatchResponse = client.post(&format!("/v1/commands/{verb}"), &batch).await?;
+        let mut accepted = String::new();
         let mut refused = 0;
-        for child in &report.children {
-            let path = child_path(&child.name, &format!("/{verb}"));
-            match client.post::<_, CommandResponse>(&path, request).await {
-                Ok(done) => emit(&format!("{}: {} requested\n", done.child, done.command))?,
-                Err(ClientError::Api { error, .. }) => {
-                    refused += 1;
-                    eprintln!("herder: {}: {}", child.name, error.message);
+        for result in &done.results {
+            match &result.error {
+                None => {
+                    accepted.push_str(&format!("{}: {} requested\n", result.child, done.command))
                 }
-                Err(other) => return Err(other.into()),
+                Some(error) => {
+                    refused += 1;
+                    eprintln!("herder: {}: {}", result.child, error.message);
+                }
             }
         }
+        emit(&accepted)?;
         Ok(if refused == 0 { Exit::OK } else { Exit::FAILED })
     })
 }

@@ -1,10 +1,12 @@
 //! `herder up [DIR]`: run the manifest set in the foreground and apply every saved edit.
 //!
-//! Start-up order matters: the manifests are validated first (an invalid set never starts
-//! anything), then leftovers of a previous herder that was killed are stopped, then the
-//! spawner and reaper start (so herder is a subreaper before its first child), then the
-//! control socket is bound (refusing to run twice for one directory), and only then do the
-//! watcher and the reconciler begin.
+//! Start-up order matters: the watcher starts and its first scan validates the manifests (an
+//! invalid set never starts anything; a scan with errors is checked again by `herder
+//! validate`, since some are about watching, not about the manifests), then leftovers of a
+//! previous herder that was killed are stopped, then the spawner and reaper start (so herder
+//! is a subreaper before its first child), then the control socket is bound (refusing to run
+//! twice for one directory), and only then does the reconciler begin, with that first scan as
+//! its first desired set. A valid set is read once: the scan that validates it is applied.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use super::validate::{self, ValidateArgs};
 use super::{Format, color_enabled, print_error};
 use crate::api;
 use crate::events::{Event, EventKind, EventLog};
+use crate::manifest::Report;
 use crate::paths;
 use crate::reconcile::Control;
 use crate::reconcile::run::{Wiring, run as reconcile};
@@ -25,7 +28,7 @@ use crate::supervise::child::ChildContext;
 use crate::supervise::logs::{ForegroundSink, LogBook};
 use crate::supervise::spawn::Spawner;
 use crate::supervise::statefile::{StateFile, kill_leftovers};
-use crate::watch::{self, WatchConfig};
+use crate::watch::{self, Generation, WatchConfig};
 
 /// Arguments of `herder up`.
 #[derive(Debug, Args)]
@@ -67,6 +70,10 @@ enum UpError {
     Api(#[from] api::ApiError),
     #[error("cannot install signal handlers")]
     Signals(#[source] std::io::Error),
+    #[error("cannot print the manifest diagnostics")]
+    Output(#[source] std::io::Error),
+    #[error("the manifest watcher ended before its first scan")]
+    Watcher,
 }
 
 /// Runs herder in the foreground; returns the exit code.
@@ -90,14 +97,6 @@ pub fn run(args: &UpArgs) -> u8 {
             return Exit::USAGE;
         }
     };
-    let verdict = validate::run(&ValidateArgs {
-        paths: vec![dir.clone()],
-        format: Format::Human,
-    });
-    if verdict != Exit::OK {
-        eprintln!("herder: refusing to start: fix the manifests above");
-        return verdict;
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -116,6 +115,24 @@ pub fn run(args: &UpArgs) -> u8 {
 }
 
 async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
+    let (watcher, mut scans, _watch_task) = watch::spawn(WatchConfig::new(&dir));
+    let first = scans.recv().await.ok_or(UpError::Watcher)?;
+    if first.has_errors() {
+        // Some errors of a scan are about watching itself (an inotify limit), which herder
+        // survives by rescanning; whether the manifests are valid is `herder validate`'s call.
+        let verdict = validate::run(&ValidateArgs {
+            paths: vec![dir.clone()],
+            format: Format::Human,
+        });
+        if verdict != Exit::OK {
+            eprintln!("herder: refusing to start: fix the manifests above");
+            return Ok(i32::from(verdict));
+        }
+    } else {
+        let report = report(&first);
+        validate::write_human(&report, color_enabled(&std::io::stderr()))
+            .map_err(UpError::Output)?;
+    }
     let instance = paths::instance_name(&dir);
     let state_dir = args
         .state_dir
@@ -154,7 +171,17 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
     let (child_tx, child_events) = mpsc::unbounded_channel();
     let context = ChildContext::new(child_tx, Arc::clone(&logs))
         .with_state_file(StateFile::open(state_file).map_err(state_error)?);
-    let (watcher, generations, _watch_task) = watch::spawn(WatchConfig::new(&dir));
+    // The reconciler starts from the scan that was validated, then takes the watcher's.
+    let (generations_tx, generations) = mpsc::channel(1);
+    tokio::spawn(async move {
+        let mut next = Some(first);
+        while let Some(generation) = next {
+            if generations_tx.send(generation).await.is_err() {
+                return;
+            }
+            next = scans.recv().await;
+        }
+    });
     let (requests_tx, requests) = mpsc::channel(256);
     let control = Control {
         requests: requests_tx,
@@ -197,6 +224,18 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
         print_error(&error);
     }
     Ok(code)
+}
+
+/// What `herder validate` says about a directory without errors, from the watcher's first
+/// scan: its files, its manifests (a replicated manifest counts once) and its warnings.
+fn report(first: &Generation) -> Report {
+    let manifests = first
+        .desired
+        .children
+        .values()
+        .filter(|spec| spec.replica.unwrap_or(0) == 0)
+        .count();
+    Report::new(first.files.len(), manifests, first.diagnostics.clone())
 }
 
 /// Prints lifecycle events on stderr as they happen, `herder | web: spawned (pid 42)`.

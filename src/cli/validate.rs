@@ -54,7 +54,8 @@ fn write_json(report: &Report) -> std::io::Result<()> {
     writeln!(stdout)
 }
 
-fn write_human(report: &Report, color: bool) -> std::io::Result<()> {
+/// Prints each diagnostic with its code frame, then the summary line, on stderr.
+pub(super) fn write_human(report: &Report, color: bool) -> std::io::Result<()> {
     let mut stderr = std::io::stderr().lock();
     let mut sources: HashMap<&Path, Option<String>> = HashMap::new();
     for diagnostic in &report.diagnostics {

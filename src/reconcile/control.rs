@@ -16,7 +16,7 @@ use super::core::{Command, CommandError};
 use crate::events::EventLog;
 use crate::manifest::DesiredSet;
 use crate::manifest::diagnostic::Diagnostic;
-use crate::manifest::model::Manifest;
+use crate::manifest::model::{Manifest, Signal};
 use crate::plan::Plan;
 
 /// Who sent a request, from the socket's `SO_PEERCRED`.
@@ -54,6 +54,21 @@ pub enum Request {
         /// Where the answer goes.
         reply: oneshot::Sender<Result<(), ControlError>>,
     },
+    /// One operator command on many children (every child when `children` is `None`),
+    /// applied in one pass of the reconciler: each child is checked, audited and answered
+    /// as a [`Request::Command`] on its own would be.
+    Batch {
+        /// What to do to each child.
+        verb: Verb,
+        /// The children, in the order given; `None` for every child, by name.
+        children: Option<Vec<String>>,
+        /// Who asked.
+        peer: Peer,
+        /// The `--reason` given.
+        reason: Option<String>,
+        /// Where the answer goes: each child with its verdict, in the order applied.
+        reply: oneshot::Sender<Vec<(String, Result<(), ControlError>)>>,
+    },
     /// Rescan the manifest directory now.
     Reload {
         /// Who asked.
@@ -77,6 +92,43 @@ pub enum Request {
         /// Acknowledged once the shutdown began.
         reply: oneshot::Sender<()>,
     },
+}
+
+/// An operator command before it names its child: what [`Request::Batch`] applies to each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verb {
+    /// [`Command::Restart`].
+    Restart,
+    /// [`Command::Stop`].
+    Stop,
+    /// [`Command::Start`].
+    Start,
+    /// [`Command::Pause`].
+    Pause,
+    /// [`Command::Resume`].
+    Resume,
+    /// [`Command::Quarantine`], with the reason it keeps.
+    Quarantine(Option<String>),
+    /// [`Command::Release`].
+    Release,
+    /// [`Command::Signal`].
+    Signal(Signal),
+}
+
+impl Verb {
+    /// The command of this verb on `name`.
+    pub fn on(&self, name: String) -> Command {
+        match self {
+            Verb::Restart => Command::Restart(name),
+            Verb::Stop => Command::Stop(name),
+            Verb::Start => Command::Start(name),
+            Verb::Pause => Command::Pause(name),
+            Verb::Resume => Command::Resume(name),
+            Verb::Quarantine(reason) => Command::Quarantine(name, reason.clone()),
+            Verb::Release => Command::Release(name),
+            Verb::Signal(signal) => Command::Signal(name, *signal),
+        }
+    }
 }
 
 /// Why a command was refused.

@@ -355,8 +355,26 @@ impl Shell {
                 reason,
                 reply,
             } => {
-                let verdict = self.command(command.clone(), peer.uid, peer.pid, reason);
+                let verdict = self.command(command, peer.uid, peer.pid, reason);
                 let _ = reply.send(verdict);
+            }
+            Request::Batch {
+                verb,
+                children,
+                peer,
+                reason,
+                reply,
+            } => {
+                let names = children.unwrap_or_else(|| self.names());
+                let verdicts = names
+                    .into_iter()
+                    .map(|name| {
+                        let verdict =
+                            self.command(verb.on(name.clone()), peer.uid, peer.pid, reason.clone());
+                        (name, verdict)
+                    })
+                    .collect();
+                let _ = reply.send(verdicts);
             }
             Request::Reload { peer, reply } => {
                 self.audit(None, "reload", (peer.uid, peer.pid), None, true);
@@ -466,15 +484,22 @@ impl Shell {
         }
     }
 
-    fn status(&self) -> StatusReport {
-        let mut names: Vec<&String> = self.core.desired().children.keys().collect();
-        names.extend(self.core.slots().keys());
+    /// Every child the reconciler knows (desired or still running), by name.
+    fn names(&self) -> Vec<String> {
+        let desired = self.core.desired().children.keys();
+        let running = self.core.slots().keys();
+        let mut names: Vec<String> = desired.chain(running).cloned().collect();
         names.sort();
         names.dedup();
+        names
+    }
+
+    fn status(&self) -> StatusReport {
         StatusReport {
             generation: self.core.desired().generation,
-            children: names
-                .into_iter()
+            children: self
+                .names()
+                .iter()
                 .map(|name| self.child_status(name))
                 .collect(),
             errors: self.errors.clone(),

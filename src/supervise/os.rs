@@ -5,10 +5,11 @@
 //! its pid, and Linux does not reuse a pid while it is still the pgid of a live process; signalling a group whose
 //! leader already exited therefore reaches the remaining members or fails with `ESRCH`, never a stranger.
 
+use std::cell::Cell;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
@@ -130,13 +131,64 @@ pub fn limit_malloc_arenas() {
     }
 }
 
-/// Gives memory that malloc holds but no longer uses back to the system. Loading and
-/// validating a large manifest set peaks well above what herder keeps afterwards, and glibc
-/// would otherwise hold that peak as resident memory for the life of the process.
+/// Gives back to the system what loading a manifest set left resident: memory that malloc
+/// holds but no longer uses, and the pages of herder's own machine code.
+///
+/// Loading and validating a large manifest set peaks well above what herder keeps afterwards,
+/// and glibc would otherwise hold that peak as resident memory for the life of the process.
+/// The code is the other half: loading runs the YAML parser, the JSON Schema validator and
+/// serde, several MiB of machine code that an idle supervisor never runs again, yet every page
+/// it touched (and its neighbours, mapped by fault-around) stays mapped, counted in herder's
+/// resident and proportional memory for good. Unmapping the executable's code mapping
+/// (`MADV_DONTNEED`) drops them; the pages stay in the page cache, and whatever herder runs
+/// next is mapped again on first use by a minor fault, without I/O.
 pub fn release_free_memory() {
     // SAFETY: malloc_trim only returns free pages of the allocator's own heaps.
     unsafe {
         libc::malloc_trim(0);
+    }
+    release_code_pages();
+}
+
+/// Unmaps the pages of the executable's own code mapping (see [`release_free_memory`]).
+///
+/// Only the mapping that is executable, private and backed by the executable file itself:
+/// its pages are never written (a debugger's breakpoints are the exception, and would be lost),
+/// so dropping them loses nothing. Nothing happens if `/proc` cannot be read.
+fn release_code_pages() {
+    let (Ok(exe), Ok(maps)) = (
+        std::fs::read_link("/proc/self/exe"),
+        std::fs::read_to_string("/proc/self/maps"),
+    ) else {
+        return;
+    };
+    for line in maps.lines() {
+        // `start-end perms offset dev inode path`; the path may contain spaces.
+        let mut fields = line.splitn(6, ' ');
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let path = fields.nth(3).map(str::trim_start);
+        if perms != "r-xp" || path != exe.to_str() {
+            continue;
+        }
+        let Some((start, end)) = range.split_once('-').and_then(|(start, end)| {
+            Some((
+                usize::from_str_radix(start, 16).ok()?,
+                usize::from_str_radix(end, 16).ok()?,
+            ))
+        }) else {
+            continue;
+        };
+        // SAFETY: the range is a whole mapping of this process, read-only and backed by the
+        // executable file: after MADV_DONTNEED its pages read back from the file unchanged.
+        unsafe {
+            libc::madvise(
+                start as *mut libc::c_void,
+                end.saturating_sub(start),
+                libc::MADV_DONTNEED,
+            );
+        }
     }
 }
 
@@ -262,6 +314,10 @@ struct ChildArgs {
     envp: *const *const libc::c_char,
     cwd: *const libc::c_char,
     stdio: [libc::c_int; 3],
+    /// Whether the child shares herder's descriptor table and must first replace it with a copy of the
+    /// entries below `keep_below`.
+    share_files: bool,
+    keep_below: libc::c_uint,
     parent_pid: libc::pid_t,
     nofile: Option<(u64, u64)>,
     credentials: Option<(libc::uid_t, libc::gid_t)>,
@@ -269,9 +325,80 @@ struct ChildArgs {
     groups_len: usize,
     /// Set by the child when a step before `exec` (or `exec` itself) failed.
     errno: AtomicI32,
+    /// Set by the child when it could not stop sharing the descriptor table.
+    unshare_failed: AtomicBool,
 }
 
 const CHILD_STACK_BYTES: usize = 64 * 1024;
+
+/// Three descriptors just above the standard ones, reserved for the life of the spawner
+/// thread, through which every child receives its stdin, stdout and stderr.
+///
+/// Why: a new process gets a copy of herder's descriptor table and `exec` then closes every
+/// close-on-exec entry one by one. With two pipe ends per running child, that is O(children)
+/// closes per spawn and O(children²) for a cold start: at 500 children it was the largest
+/// single cost of starting them. Instead the child shares herder's table at `clone` and
+/// replaces it with a copy of only the entries below [`StdioSlots`]' end
+/// (`close_range(CLOSE_RANGE_UNSHARE)`, Linux 5.9; older kernels fall back to a full copy).
+/// The slots were taken when few descriptors were open, so that copy holds a handful. Where
+/// neither call is allowed (a seccomp filter), the first spawn finds out and every spawn
+/// goes back to copying the whole table.
+#[derive(Debug)]
+pub struct StdioSlots {
+    null: OwnedFd,
+    slots: [OwnedFd; 3],
+    /// Whether children share the table at `clone` (until a child could not unshare it).
+    share: Cell<bool>,
+}
+
+impl StdioSlots {
+    /// Reserves the slots (`/dev/null` until a spawn points them elsewhere). Call it early,
+    /// while few descriptors are open.
+    pub fn reserve() -> io::Result<Self> {
+        let null = || -> io::Result<OwnedFd> {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")?;
+            above_stdio(OwnedFd::from(file))
+        };
+        Ok(Self {
+            slots: [null()?, null()?, null()?],
+            null: null()?,
+            share: Cell::new(true),
+        })
+    }
+
+    /// The lowest descriptor a child does not inherit.
+    fn end(&self) -> libc::c_uint {
+        let highest = self.slots.iter().map(AsRawFd::as_raw_fd).max().unwrap_or(2);
+        libc::c_uint::try_from(highest + 1).unwrap_or(libc::c_uint::MAX)
+    }
+
+    /// Points each slot at the corresponding source.
+    fn point(&self, sources: &[OwnedFd; 3]) -> io::Result<()> {
+        for (slot, source) in self.slots.iter().zip(sources) {
+            // SAFETY: both descriptors are open and owned; dup3 replaces the slot atomically.
+            let done = unsafe { libc::dup3(source.as_raw_fd(), slot.as_raw_fd(), libc::O_CLOEXEC) };
+            if done < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+
+    /// Points every slot back at `/dev/null`, so herder holds no end of a child's pipes (the
+    /// log pump sees end-of-file once the child's side is closed).
+    fn release(&self) {
+        for slot in &self.slots {
+            // SAFETY: as in `point`. It cannot fail for two open descriptors of ours (EBUSY
+            // needs a concurrent open of the same number, which a held slot never is).
+            unsafe {
+                libc::dup3(self.null.as_raw_fd(), slot.as_raw_fd(), libc::O_CLOEXEC);
+            }
+        }
+    }
+}
 
 /// Starts `exec` as a new process and returns its pid once it has `exec`ed.
 ///
@@ -283,14 +410,16 @@ const CHILD_STACK_BYTES: usize = 64 * 1024;
 /// starting 500 children take tens of milliseconds instead of seconds.
 ///
 /// The child runs on its own small stack with every signal blocked (a handler running in the
-/// child would run on the parent's memory), resets every disposition to the default, and then
-/// only makes raw system calls on data prepared here: a new session (own process group, no
+/// child would run on the parent's memory). It first trades the descriptor table it shares
+/// with herder for a copy of the few entries below the [`StdioSlots`], which `slots` point at
+/// `exec.stdio` for the duration of the call. It resets every disposition to the default, and
+/// then only makes raw system calls on data prepared here: a new session (own process group, no
 /// controlling terminal), `PR_SET_PDEATHSIG(SIGKILL)` with a `getppid` check that closes the
 /// race where the parent already died, `RLIMIT_NOFILE`, the standard descriptors, the working
 /// directory, supplementary groups, gid and uid (last, so the steps before still have root's
 /// rights), an empty signal mask, and `execve`. A failure is written to shared memory before
 /// `_exit(127)`; the parent turns it into an error (the exited child is reaped like any other).
-pub fn spawn_process(exec: &Exec) -> io::Result<i32> {
+pub fn spawn_process(exec: &Exec, slots: &StdioSlots) -> io::Result<i32> {
     let argv: Vec<*const libc::c_char> = exec
         .argv
         .iter()
@@ -309,23 +438,62 @@ pub fn spawn_process(exec: &Exec) -> io::Result<i32> {
         .as_ref()
         .map(|c| c.groups.clone())
         .unwrap_or_default();
+    if let Err(error) = slots.point(&exec.stdio) {
+        slots.release();
+        return Err(error);
+    }
+    let mut spawned = clone_child(exec, slots, &argv, &envp, &groups);
+    if let Err(ChildFailure::Unshare(_)) = spawned {
+        slots.share.set(false);
+        spawned = clone_child(exec, slots, &argv, &envp, &groups);
+    }
+    slots.release();
+    spawned.map_err(|failure| match failure {
+        ChildFailure::Unshare(error) | ChildFailure::Other(error) => error,
+    })
+}
+
+/// Why [`clone_child`] did not start a process.
+enum ChildFailure {
+    /// The child could not stop sharing the descriptor table (it exited).
+    Unshare(io::Error),
+    /// Anything else.
+    Other(io::Error),
+}
+
+/// One attempt of [`spawn_process`], with the slots pointed at the child's stdio.
+fn clone_child(
+    exec: &Exec,
+    slots: &StdioSlots,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    groups: &[libc::gid_t],
+) -> Result<i32, ChildFailure> {
+    let share_files = slots.share.get();
     let args = ChildArgs {
         program: exec.program.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
         cwd: exec.cwd.as_ptr(),
         stdio: [
-            exec.stdio[0].as_raw_fd(),
-            exec.stdio[1].as_raw_fd(),
-            exec.stdio[2].as_raw_fd(),
+            slots.slots[0].as_raw_fd(),
+            slots.slots[1].as_raw_fd(),
+            slots.slots[2].as_raw_fd(),
         ],
+        share_files,
+        keep_below: slots.end(),
         parent_pid: exec.setup.parent_pid,
         nofile: exec.setup.nofile,
         credentials: exec.setup.credentials.as_ref().map(|c| (c.uid, c.gid)),
         groups: groups.as_ptr(),
         groups_len: groups.len(),
         errno: AtomicI32::new(0),
+        unshare_failed: AtomicBool::new(false),
     };
+    let flags = libc::CLONE_VM
+        | libc::CLONE_VFORK
+        | libc::SIGCHLD
+        | if share_files { libc::CLONE_FILES } else { 0 };
     let mut stack = vec![0u8; CHILD_STACK_BYTES];
     // SAFETY: the stack grows down on every Linux architecture Rust supports; the top is
     // aligned down to 16 bytes as the ABIs require. `args`, `argv`, `envp`, `groups` and the
@@ -341,19 +509,22 @@ pub fn spawn_process(exec: &Exec) -> io::Result<i32> {
         let pid = libc::clone(
             child_main,
             top.cast(),
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            flags,
             std::ptr::from_ref(&args).cast_mut().cast(),
         );
         let clone_error = io::Error::last_os_error();
         libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
         if pid < 0 {
-            return Err(clone_error);
+            return Err(ChildFailure::Other(clone_error));
         }
         pid
     };
     match args.errno.load(Ordering::SeqCst) {
         0 => Ok(pid),
-        errno => Err(io::Error::from_raw_os_error(errno)),
+        errno if args.unshare_failed.load(Ordering::SeqCst) => {
+            Err(ChildFailure::Unshare(io::Error::from_raw_os_error(errno)))
+        }
+        errno => Err(ChildFailure::Other(io::Error::from_raw_os_error(errno))),
     }
 }
 
@@ -364,6 +535,20 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // every pointer in it stays valid until this process execs or exits.
     unsafe {
         let args = &*(arg as *const ChildArgs);
+        // Shared with herder until here (CLONE_FILES): keep a private copy of only the
+        // entries below the stdio slots, then nothing this child does touches herder's.
+        if args.share_files
+            && libc::syscall(
+                libc::SYS_close_range,
+                args.keep_below,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_UNSHARE,
+            ) < 0
+            && libc::unshare(libc::CLONE_FILES) < 0
+        {
+            args.unshare_failed.store(true, Ordering::SeqCst);
+            fail(args);
+        }
         for sig in 1..libc::SIGRTMAX() {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
                 // Fails harmlessly for the few signal numbers glibc reserves.
@@ -398,7 +583,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         }
         for (target, &source) in args.stdio.iter().enumerate() {
             let target = target as libc::c_int;
-            // The sources are all above 2 (see `Exec`), so no dup2 clobbers a later source.
+            // The sources are the stdio slots, all above 2, so no dup2 clobbers a later source.
             if libc::dup2(source, target) < 0 {
                 fail(args);
             }
@@ -447,4 +632,53 @@ pub fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     }
     // SAFETY: `moved` is a fresh descriptor returned by fcntl above.
     Ok(unsafe { OwnedFd::from_raw_fd(moved) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn null() -> OwnedFd {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        above_stdio(OwnedFd::from(file)).unwrap()
+    }
+
+    /// Starts `program` with null stdio. The process is left to whichever reaper runs in this
+    /// test binary (waiting for it here could race with one).
+    fn spawn(program: &str, slots: &StdioSlots) -> io::Result<i32> {
+        let exec = Exec {
+            program: CString::new(program).unwrap(),
+            argv: vec![CString::new("true").unwrap()],
+            env: Vec::new(),
+            cwd: CString::new("/").unwrap(),
+            stdio: [null(), null(), null()],
+            setup: ChildSetup {
+                parent_pid: own_pid(),
+                nofile: None,
+                credentials: None,
+            },
+        };
+        spawn_process(&exec, slots)
+    }
+
+    #[test]
+    fn children_start_with_a_shared_or_a_copied_descriptor_table() {
+        let slots = StdioSlots::reserve().unwrap();
+        for share in [true, false] {
+            // `false`: as after a child could not unshare it (a seccomp filter).
+            slots.share.set(share);
+            assert!(spawn("/bin/true", &slots).unwrap() > 0, "exec'ed");
+            let missing = spawn("/no/such/program", &slots).unwrap_err();
+            assert_eq!(missing.raw_os_error(), Some(libc::ENOENT));
+            assert_eq!(
+                slots.share.get(),
+                share,
+                "this kernel lets the child unshare"
+            );
+        }
+    }
 }

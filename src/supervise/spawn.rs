@@ -160,6 +160,8 @@ impl Spawner {
                 None
             }
         };
+        let slots = os::StdioSlots::reserve()
+            .map_err(|e| format!("cannot reserve the descriptors for children's stdio: {e}"))?;
         let (jobs, rx) = mpsc::channel::<Job>();
         let spawned = std::thread::Builder::new()
             .name("herder-spawner".into())
@@ -168,6 +170,7 @@ impl Spawner {
                     reaper,
                     default_nofile: child_nofile,
                     parent_pid: os::own_pid(),
+                    slots,
                 };
                 while let Ok(job) = rx.recv() {
                     let result = ctx.spawn(job.request);
@@ -201,6 +204,7 @@ struct ThreadCtx {
     reaper: &'static Reaper,
     default_nofile: Option<(u64, u64)>,
     parent_pid: i32,
+    slots: os::StdioSlots,
 }
 
 impl ThreadCtx {
@@ -249,7 +253,7 @@ impl ThreadCtx {
         };
 
         let mut routes = self.reaper.lock();
-        let pid = os::spawn_process(&exec).map_err(exec_failed)?;
+        let pid = os::spawn_process(&exec, &self.slots).map_err(exec_failed)?;
         let exit = routes.register(pid);
         // Read while the pid cannot be reaped, hence cannot be reused.
         let start_time = proc::start_time(pid);

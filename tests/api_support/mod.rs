@@ -564,12 +564,25 @@ impl Instance {
     /// `GET path` on the control socket, by hand (HTTP/1.1, `Connection: close`): the status
     /// code and the body as JSON.
     pub fn api_get(&self, path: &str) -> (u16, Value) {
+        self.api_call("GET", path, None)
+    }
+
+    /// `POST path` with a JSON body on the control socket, by hand: the status code and the
+    /// body as JSON.
+    pub fn api_post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.api_call("POST", path, Some(body))
+    }
+
+    fn api_call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         use std::io::Write as _;
         let mut stream = std::os::unix::net::UnixStream::connect(&self.socket).unwrap();
         stream.set_read_timeout(Some(STEP)).unwrap();
+        let body = body.map(Value::to_string).unwrap_or_default();
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: herder\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: herder\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
         )
         .unwrap();
         let mut response = String::new();

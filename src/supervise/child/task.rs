@@ -1,9 +1,14 @@
 //! The actor: one tokio task per child incarnation, owning its processes, timers and probes.
 //!
-//! The loop waits on: commands from handles, its own internal messages (spawn results, probe results, log-line
-//! matches, each tagged with the *run* that produced them), the exit of the current process, the memory watchdog,
-//! the group-gone check while stopping, and at most one timer: the earliest of the deadlines implied by the state
-//! (start timeout, stop deadline, backoff end, next probe). A child that runs without probes has no timer at all.
+//! The loop waits on: commands from handles, the result of the spawn in flight, its own internal messages (probe
+//! results, log-line matches, each tagged with the *run* that produced them), the exit of the current process, the
+//! memory watchdog, the group-gone check while stopping, and at most one timer: the earliest of the deadlines
+//! implied by the state (start timeout, stop deadline, backoff end, next probe, the next group check). A child
+//! that runs without probes has no timer at all.
+//!
+//! An actor lives as long as its child, so its size is paid per child: the channel for internal messages exists
+//! only once a probe or a log-line watch needs it (an unbounded channel allocates a block of 32 slots up front),
+//! and the task's future holds the actor once (it is moved into [`Actor::run`], not captured and moved again).
 //!
 //! Every spawn starts a new *run* (a counter). Results from an earlier run (a probe that finished after its
 //! process died, a late spawn reply) are ignored, so a restart can never be confused by its predecessor.
@@ -44,11 +49,10 @@ enum Which {
     Liveness,
 }
 
+/// The outcome of a spawn, for the run that asked for it.
+type SpawnOutcome = Result<Spawned, String>;
+
 enum Internal {
-    Spawned {
-        run: u64,
-        result: Result<Spawned, String>,
-    },
     Probe {
         run: u64,
         which: Which,
@@ -68,6 +72,7 @@ struct ProbeSlot {
 
 enum Wake {
     Command(Option<ChildCommand>),
+    Spawn(SpawnOutcome),
     Internal(Internal),
     Exit(ExitStatus),
     Memory(u64),
@@ -84,6 +89,8 @@ struct Actor {
     log: Arc<ChildLog>,
     run: u64,
     run_started: Instant,
+    /// The result of the current run's spawn, while it is in flight.
+    spawning: Option<oneshot::Receiver<SpawnOutcome>>,
     exit: Option<ExitReceiver>,
     memory: Option<(MemoryWatch, oneshot::Receiver<u64>)>,
     recorded_pid: Option<i32>,
@@ -91,7 +98,11 @@ struct Actor {
     liveness: ProbeSlot,
     healthy: Option<bool>,
     paused: bool,
-    internal_tx: mpsc::UnboundedSender<Internal>,
+    /// Internal messages (probe results, log-line matches), created on first use.
+    inbox: Option<(
+        mpsc::UnboundedSender<Internal>,
+        mpsc::UnboundedReceiver<Internal>,
+    )>,
     status_tx: watch::Sender<ChildStatus>,
     stop_acks: Vec<oneshot::Sender<Ack>>,
     closing: bool,
@@ -103,7 +114,6 @@ struct Actor {
 pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -> ChildHandle {
     let now = Instant::now();
     let (commands, command_rx) = mpsc::unbounded_channel();
-    let (internal_tx, internal_rx) = mpsc::unbounded_channel();
     let (cfg, config_error) = RunConfig::lenient(&spec.manifest);
     let random = Box::new(match ctx.seed {
         Some(seed) => XorShift::seeded(seed ^ incarnation),
@@ -142,7 +152,7 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
         commands,
         status: status_rx,
     };
-    let mut actor = Actor {
+    let actor = Actor {
         spec,
         incarnation,
         ctx: ctx.clone(),
@@ -151,6 +161,7 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
         log,
         run: 0,
         run_started: now,
+        spawning: None,
         exit: None,
         memory: None,
         recorded_pid: None,
@@ -158,24 +169,24 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
         liveness: ProbeSlot::default(),
         healthy: None,
         paused: false,
-        internal_tx,
+        inbox: None,
         status_tx,
         stop_acks: Vec::new(),
         closing: false,
     };
-    tokio::spawn(async move {
-        actor.apply(effects, now);
-        actor.run_loop(command_rx, internal_rx).await;
-    });
+    tokio::spawn(actor.run(effects, now, command_rx));
     handle
 }
 
 impl Actor {
-    async fn run_loop(
+    /// Carries out the first effects, then serves until the child is stopped and every handle is gone.
+    async fn run(
         mut self,
+        effects: Vec<Effect>,
+        now: Instant,
         mut commands: mpsc::UnboundedReceiver<ChildCommand>,
-        mut internal: mpsc::UnboundedReceiver<Internal>,
     ) {
+        self.apply(effects, now);
         let mut reaps = Spawner::global().ok().map(|s| s.reaper().reaps());
         loop {
             if self.closing && self.machine.state().is_terminal() {
@@ -189,18 +200,33 @@ impl Actor {
                     ..
                 }
             );
+            // One timer for both: the state's deadline and, while waiting for the group, its next check.
+            let check_at = waiting_group.then(|| Instant::now() + GROUP_POLL);
+            let wake_at = deadline.into_iter().chain(check_at).min();
             let wake = tokio::select! {
                 cmd = commands.recv(), if !self.closing => Wake::Command(cmd),
-                Some(msg) = internal.recv() => Wake::Internal(msg),
+                result = wait_spawn(&mut self.spawning), if self.spawning.is_some() => Wake::Spawn(result),
+                Some(msg) = recv_internal(&mut self.inbox), if self.inbox.is_some() => Wake::Internal(msg),
                 status = wait_exit(&mut self.exit), if self.exit.is_some() => Wake::Exit(status),
                 rss = wait_memory(&mut self.memory), if self.memory.is_some() => Wake::Memory(rss),
                 _ = changed(&mut reaps), if waiting_group => Wake::GroupCheck,
-                _ = tokio::time::sleep(GROUP_POLL), if waiting_group => Wake::GroupCheck,
-                _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => Wake::Timer,
+                _ = sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => {
+                    match deadline {
+                        Some(deadline) if Instant::now() >= deadline => Wake::Timer,
+                        _ => Wake::GroupCheck,
+                    }
+                }
             };
             let now = Instant::now();
             match wake {
                 Wake::Command(Some(cmd)) => self.command(cmd, now),
+                Wake::Spawn(result) => {
+                    self.spawning = None;
+                    match result {
+                        Ok(spawned) => self.on_spawned(spawned, now),
+                        Err(error) => self.feed(Input::SpawnFailed { error }, now),
+                    }
+                }
                 Wake::Command(None) => {
                     // Every handle is gone: stop whatever runs, then end.
                     self.closing = true;
@@ -305,7 +331,7 @@ impl Actor {
         slot.next = None;
         slot.in_flight = true;
         let run = self.run;
-        let tx = self.internal_tx.clone();
+        let tx = self.inbox_sender();
         let child = Arc::clone(&self.spec);
         let herder_env = Arc::clone(&self.ctx.herder_env);
         tokio::spawn(async move {
@@ -321,19 +347,14 @@ impl Actor {
         });
     }
 
+    /// A sender of internal messages, creating the channel on first use.
+    fn inbox_sender(&mut self) -> mpsc::UnboundedSender<Internal> {
+        let (tx, _) = self.inbox.get_or_insert_with(mpsc::unbounded_channel);
+        tx.clone()
+    }
+
     fn internal(&mut self, msg: Internal, now: Instant) {
         match msg {
-            Internal::Spawned { run, result } if run == self.run => match result {
-                Ok(spawned) => self.on_spawned(spawned, now),
-                Err(error) => self.feed(Input::SpawnFailed { error }, now),
-            },
-            Internal::Spawned {
-                result: Ok(spawned),
-                ..
-            } => {
-                // A spawn of a superseded run cannot happen (one spawn per run), but never leak a process.
-                let _ = os::signal_group(spawned.pid, Signal::SIGKILL);
-            }
             Internal::Probe { run, which, result } if run == self.run => {
                 self.on_probe(which, result, now)
             }
@@ -357,23 +378,24 @@ impl Actor {
         if let Some(limit) = self.cfg.memory_limit {
             self.memory = memwatch::watch(pid, limit);
         }
-        let watch = match self.cfg.readiness.as_ref().map(|r| &r.check) {
-            Some(Check::LogLine(regex)) => {
+        let line_regex = match self.cfg.readiness.as_ref().map(|r| &r.check) {
+            Some(Check::LogLine(regex)) => Some(regex.clone()),
+            _ => None,
+        };
+        let watch = match line_regex {
+            Some(regex) => {
                 let (tx, rx) = oneshot::channel();
                 let run = self.run;
-                let internal = self.internal_tx.clone();
+                let internal = self.inbox_sender();
                 tokio::spawn(async move {
                     if rx.await.is_ok() {
                         // The actor may have ended; the match is then moot.
                         let _ = internal.send(Internal::LogMatched { run });
                     }
                 });
-                Some(LineWatch {
-                    regex: regex.clone(),
-                    matched: tx,
-                })
+                Some(LineWatch { regex, matched: tx })
             }
-            _ => None,
+            None => None,
         };
         tokio::spawn(pump::pump(
             spawned.stdout,
@@ -619,10 +641,11 @@ impl Actor {
         self.liveness = ProbeSlot::default();
         self.healthy = None;
         self.paused = false;
-        let run = self.run;
         let spec = Arc::clone(&self.spec);
         let herder_env = Arc::clone(&self.ctx.herder_env);
-        let tx = self.internal_tx.clone();
+        // Replacing the receiver of an earlier run's spawn makes that spawn's process unowned: it is killed below.
+        let (tx, rx) = oneshot::channel();
+        self.spawning = Some(rx);
         tokio::spawn(async move {
             let result = async {
                 let request = config::request(&spec, &herder_env)
@@ -633,12 +656,8 @@ impl Actor {
                 Ok(spawned)
             }
             .await;
-            if let Err(mpsc::error::SendError(Internal::Spawned {
-                result: Ok(spawned),
-                ..
-            })) = tx.send(Internal::Spawned { run, result })
-            {
-                // The actor is gone: nobody would ever stop this process.
+            if let Err(Ok(spawned)) = tx.send(result) {
+                // The actor is gone or has moved on to another run: nobody would ever stop this process.
                 let _ = os::signal_group(spawned.pid, Signal::SIGKILL);
             }
         });
@@ -698,6 +717,27 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 fn mib(bytes: u64) -> String {
     format!("{:.1}Mi", bytes as f64 / (1024.0 * 1024.0))
+}
+
+async fn wait_spawn(spawning: &mut Option<oneshot::Receiver<SpawnOutcome>>) -> SpawnOutcome {
+    match spawning {
+        Some(rx) => rx
+            .await
+            .unwrap_or_else(|_| Err("the spawn task ended without an answer".to_owned())),
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_internal(
+    inbox: &mut Option<(
+        mpsc::UnboundedSender<Internal>,
+        mpsc::UnboundedReceiver<Internal>,
+    )>,
+) -> Option<Internal> {
+    match inbox {
+        Some((_, rx)) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn wait_exit(exit: &mut Option<ExitReceiver>) -> ExitStatus {
