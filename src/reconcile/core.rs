@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::manifest::ChildSpec;
 use crate::manifest::DesiredSet;
 use crate::manifest::model::{Condition, Criticality, DependencySpec, Signal, UpdateStrategy};
-use crate::plan::{self, Observed, ObservedChild, Operation};
+use crate::plan::{self, Observed, ObservedChild, Operation, Plan};
 
 /// What a child actor reported about one incarnation.
 #[derive(Clone, Debug, PartialEq)]
@@ -284,6 +284,8 @@ pub struct Reconciler {
     slots: BTreeMap<String, Slot>,
     next_incarnation: u64,
     shutdown: Option<ShutdownState>,
+    /// The plan of the last reconciliation.
+    plan: Plan,
 }
 
 #[derive(Debug)]
@@ -306,6 +308,12 @@ impl Reconciler {
     /// Every slot, by child name.
     pub fn slots(&self) -> &BTreeMap<String, Slot> {
         &self.slots
+    }
+
+    /// The plan the last input was reconciled with: what a new desired set asked for
+    /// (held and blocked children included). Empty during a shutdown.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     /// Whether an ordered shutdown is in progress.
@@ -530,6 +538,7 @@ impl Reconciler {
     /// Re-plans from scratch and emits what is runnable now.
     fn reconcile(&mut self, effects: &mut Vec<Effect>) {
         if self.shutdown.is_some() {
+            self.plan = Plan::default();
             self.drive_shutdown(effects);
             return;
         }
@@ -553,6 +562,7 @@ impl Reconciler {
                 Operation::Unchanged => {}
             }
         }
+        self.plan = plan;
         self.settle_start_first(effects);
         self.restart_for_dependencies(effects);
         self.slots.retain(|name, slot| {

@@ -228,23 +228,26 @@ impl Shell {
         if generation.desired.same_children(self.core.desired()) {
             return;
         }
-        let preview = plan::plan(&generation.desired, &self.observed());
-        let operations = preview
+        let number = generation.desired.generation;
+        // A desired set is always accepted; commands are the only inputs that can be refused.
+        // Its effects only start actors and send stops: every report they cause arrives
+        // later, so the reload event still precedes them in the log.
+        let _ = self.apply(Input::Desired(generation.desired));
+        let operations = self
+            .core
+            .plan()
             .steps
             .iter()
-            .filter(|step| step.operation != plan::Operation::Unchanged)
             .map(|step| format!("{} {}", step.operation.verb(), step.name))
             .collect();
         self.events.append(
             None,
             None,
             EventKind::Reload {
-                generation: generation.desired.generation,
+                generation: number,
                 operations,
             },
         );
-        // A desired set is always accepted; commands are the only inputs that can be refused.
-        let _ = self.apply(Input::Desired(generation.desired));
         self.reloads += 1;
         self.last_reload_ms = Some(started.elapsed().as_secs_f64() * 1e3);
         // Loading many manifests is herder's memory peak: give it back, off this task. A
