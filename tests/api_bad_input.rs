@@ -175,6 +175,12 @@ fn open_fds(pid: u32) -> usize {
 fn clients_that_vanish_mid_stream_cost_nothing() {
     let instance = Instance::start(&[("web.yaml", WEB)]);
     instance.wait_state("web", "ready");
+    // The state file stays open once written: count it in the baseline.
+    let deadline = Instant::now() + STEP;
+    while !instance.state.join("children.json").exists() {
+        assert!(Instant::now() < deadline, "no state file after {STEP:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let baseline = open_fds(instance.pid());
     let mut streams = Vec::new();
     for path in [

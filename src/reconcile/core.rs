@@ -347,6 +347,8 @@ impl Reconciler {
                 let settled = self.is_inconsequential(&name, incarnation, &observation);
                 self.observe(&name, incarnation, observation, &mut effects);
                 if settled {
+                    // What the skipped reconciliation would have tidied up.
+                    self.drop_if_idle(&name);
                     // Nothing can follow from it: skip the O(children) re-plan, which at
                     // start-up would otherwise run once per report of every child.
                     return Ok(effects);
@@ -369,9 +371,29 @@ impl Reconciler {
         Ok(effects)
     }
 
+    /// Applies several operator commands (already permission-checked), then reconciles
+    /// once: one verdict per command, in order, and the effects of all of them. Stopping
+    /// every child this way plans once, not once per child.
+    pub fn commands(
+        &mut self,
+        commands: Vec<Command>,
+    ) -> (Vec<Result<(), CommandError>>, Vec<Effect>) {
+        let mut effects = Vec::new();
+        let verdicts = commands
+            .into_iter()
+            .map(|command| self.command(command, &mut effects))
+            .collect();
+        self.reconcile(&mut effects);
+        (verdicts, effects)
+    }
+
     /// Whether a report cannot change any decision: a phase change of a serving child that
-    /// no child depends on, outside a shutdown. Stops, failures and completions always count.
+    /// no child depends on, outside a shutdown; or the end of a process that nothing waits
+    /// for (see [`Reconciler::is_quiet_stop`]). Failures and completions always count.
     fn is_inconsequential(&self, name: &str, incarnation: u64, observation: &Observation) -> bool {
+        if *observation == Observation::Stopped {
+            return self.is_quiet_stop(name, incarnation);
+        }
         let phase_only = matches!(
             observation,
             Observation::Spawned | Observation::Ready | Observation::NotReady | Observation::Exited
@@ -382,6 +404,28 @@ impl Reconciler {
             .and_then(|slot| slot.current.as_ref())
             .is_some_and(|run| run.incarnation == incarnation);
         phase_only && serving && self.shutdown.is_none() && !self.depended_on.contains(name)
+    }
+
+    /// Whether the confirmed stop of `incarnation` can unblock nothing, outside a shutdown:
+    /// the child depends on nothing and nothing depends on it (no retirement waits for it,
+    /// none of its dependencies waits for it to leave), and no new incarnation of it is
+    /// wanted (it is held, or no longer desired), so no start waits for it either. Stopping
+    /// or retiring many such children then costs no re-plan per child.
+    fn is_quiet_stop(&self, name: &str, incarnation: u64) -> bool {
+        let Some(slot) = self.slots.get(name) else {
+            return false;
+        };
+        let Some(spec) = slot.stopping.get(&incarnation) else {
+            return false;
+        };
+        let only_process =
+            slot.current.is_none() && slot.next.is_none() && slot.stopping.len() == 1;
+        let unwanted = slot.hold.is_some() || !self.desired.children.contains_key(name);
+        self.shutdown.is_none()
+            && only_process
+            && unwanted
+            && spec.manifest.dependencies.is_empty()
+            && !self.depended_on.contains(name)
     }
 
     fn observe(
@@ -535,6 +579,17 @@ impl Reconciler {
         Ok(())
     }
 
+    /// Forgets `name`'s slot if it tracks nothing and keeps no hold on a desired child.
+    fn drop_if_idle(&mut self, name: &str) {
+        if self
+            .slots
+            .get(name)
+            .is_some_and(|slot| !is_kept(name, slot, &self.desired))
+        {
+            self.slots.remove(name);
+        }
+    }
+
     /// Re-plans from scratch and emits what is runnable now.
     fn reconcile(&mut self, effects: &mut Vec<Effect>) {
         if self.shutdown.is_some() {
@@ -565,9 +620,8 @@ impl Reconciler {
         self.plan = plan;
         self.settle_start_first(effects);
         self.restart_for_dependencies(effects);
-        self.slots.retain(|name, slot| {
-            !slot.is_idle() || slot.hold.is_some() && self.desired.children.contains_key(name)
-        });
+        let desired = &self.desired;
+        self.slots.retain(|name, slot| is_kept(name, slot, desired));
     }
 
     fn desired_spec(&self, name: &str) -> Option<Arc<ChildSpec>> {
@@ -847,6 +901,11 @@ impl Reconciler {
 }
 
 /// Whether `spec` declares a dependency on `name` (directly or on its replica set).
+/// Whether a slot is worth keeping: it tracks a process, or holds a desired child stopped.
+fn is_kept(name: &str, slot: &Slot, desired: &DesiredSet) -> bool {
+    !slot.is_idle() || slot.hold.is_some() && desired.children.contains_key(name)
+}
+
 fn depends_on(spec: &ChildSpec, name: &str) -> bool {
     spec.manifest.dependencies.iter().any(|dep| {
         dep.0.name == name

@@ -369,14 +369,25 @@ impl Shell {
                 reply,
             } => {
                 let names = children.unwrap_or_else(|| self.names());
-                let verdicts = names
-                    .into_iter()
-                    .map(|name| {
-                        let verdict =
-                            self.command(verb.on(name.clone()), peer.uid, peer.pid, reason.clone());
-                        (name, verdict)
-                    })
-                    .collect();
+                let mut verdicts = Vec::with_capacity(names.len());
+                let mut admitted = Vec::new();
+                for name in names {
+                    let command = verb.on(name.clone());
+                    let verdict = self.admit(&command, peer.uid, peer.pid, reason.clone());
+                    if verdict.is_ok() {
+                        admitted.push((verdicts.len(), command));
+                    }
+                    verdicts.push((name, verdict));
+                }
+                // One pass of the core for the whole batch: it plans once, not per child.
+                let (slots, commands): (Vec<usize>, Vec<Command>) = admitted.into_iter().unzip();
+                let (outcomes, effects) = self.core.commands(commands);
+                for (slot, outcome) in slots.into_iter().zip(outcomes) {
+                    verdicts[slot].1 = outcome.map_err(ControlError::from);
+                }
+                for effect in effects {
+                    self.effect(effect);
+                }
                 let _ = reply.send(verdicts);
             }
             Request::Reload { peer, reply } => {
@@ -430,10 +441,23 @@ impl Shell {
         pid: Option<i32>,
         reason: Option<String>,
     ) -> Result<(), ControlError> {
+        self.admit(&command, uid, pid, reason)?;
+        self.apply(Input::Command(command))
+    }
+
+    /// Audits an operator command and decides whether the core may see it: the child must
+    /// exist, the peer must be permitted, and herder must not be shutting down.
+    fn admit(
+        &mut self,
+        command: &Command,
+        uid: u32,
+        pid: Option<i32>,
+        reason: Option<String>,
+    ) -> Result<(), ControlError> {
         let (verb, name) = command.describe();
         let known =
             self.core.desired().children.contains_key(name) || self.core.slots().contains_key(name);
-        let allowed = known && self.permitted(&command);
+        let allowed = known && self.permitted(command);
         self.audit(Some(name), verb, (uid, pid), reason, allowed);
         if !known {
             return Err(CommandError::UnknownChild(name.to_owned()).into());
@@ -447,7 +471,7 @@ impl Shell {
         if self.core.is_shutting_down() {
             return Err(ControlError::ShuttingDown);
         }
-        self.apply(Input::Command(command))
+        Ok(())
     }
 
     /// `command_permissions` of the child's spec in force (desired, else running).

@@ -428,3 +428,56 @@ fn a_dependent_restarted_by_its_policy_is_not_restarted_again_for_its_dependency
     assert!(step(&mut r, observed("app", 2, Observation::Spawned)).is_empty());
     assert!(step(&mut r, desired(2, [cache, app])).is_empty());
 }
+
+#[test]
+fn a_batch_of_commands_plans_once_and_answers_each() {
+    let mut r = Reconciler::new();
+    step(&mut r, desired(1, [db(), web_on_db("started")]));
+    step(&mut r, observed("db", 1, Observation::Spawned));
+    step(&mut r, observed("web", 2, Observation::Spawned));
+    let (verdicts, effects) = r.commands(vec![
+        Command::Stop("db".into()),
+        Command::Stop("nope".into()),
+        Command::Stop("web".into()),
+    ]);
+    assert_eq!(
+        verdicts,
+        [
+            Ok(()),
+            Err(CommandError::UnknownChild("nope".into())),
+            Ok(())
+        ]
+    );
+    assert_eq!(names(&effects), ["stop db#1", "stop web#2"]);
+    // Held and unwanted: nothing follows from either stop, and both stay listed.
+    assert!(step(&mut r, observed("web", 2, Observation::Stopped)).is_empty());
+    assert!(step(&mut r, observed("db", 1, Observation::Stopped)).is_empty());
+    assert_eq!(r.slots().len(), 2);
+    let (verdicts, effects) = r.commands(vec![
+        Command::Start("db".into()),
+        Command::Start("web".into()),
+    ]);
+    assert_eq!(verdicts, [Ok(()), Ok(())]);
+    assert_eq!(names(&effects), ["spawn db#3"], "web waits for db to start");
+}
+
+#[test]
+fn a_stop_that_something_waits_for_still_reconciles() {
+    let mut r = Reconciler::new();
+    step(&mut r, desired(1, [db()]));
+    step(&mut r, observed("db", 1, Observation::Spawned));
+    // Retired with nothing depending on it: its stop is quiet, and its slot goes.
+    assert_eq!(names(&step(&mut r, desired(2, []))), ["stop db#1"]);
+    assert!(step(&mut r, observed("db", 1, Observation::Stopped)).is_empty());
+    assert!(r.slots().is_empty());
+
+    // Replaced stop-first: the new incarnation waits for the old one's stop.
+    step(&mut r, desired(3, [db()]));
+    step(&mut r, observed("db", 2, Observation::Spawned));
+    let changed = spec(json!({"name": "db", "command": ["db", "2"]}));
+    assert_eq!(names(&step(&mut r, desired(4, [changed]))), ["stop db#2"]);
+    assert_eq!(
+        names(&step(&mut r, observed("db", 2, Observation::Stopped))),
+        ["spawn db#3"]
+    );
+}

@@ -163,6 +163,8 @@ pub struct Instance {
     pub dir: PathBuf,
     /// The socket it serves.
     pub socket: PathBuf,
+    /// Its state directory (logs, events, state file).
+    pub state: PathBuf,
     up: Option<Child>,
     /// Its standard error (lifecycle events, errors).
     pub stderr: Lines,
@@ -182,6 +184,7 @@ impl Instance {
         }
         let mut instance = Self {
             socket: PathBuf::new(),
+            state: PathBuf::new(),
             dir,
             up: None,
             stderr: Lines {
@@ -222,6 +225,12 @@ impl Instance {
             .and_then(|rest| rest.split(", state").next())
             .unwrap_or_else(|| panic!("no socket in {line:?}"));
         self.socket = PathBuf::from(socket);
+        let state = line
+            .split(", state ")
+            .nth(1)
+            .and_then(|rest| rest.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("no state directory in {line:?}"));
+        self.state = PathBuf::from(state);
     }
 
     /// The runtime directory the instance's socket lives in.
@@ -452,6 +461,7 @@ impl Instance {
         }
         Self {
             socket: root.path().join("herder.sock"),
+            state: root.path().join("state"),
             explicit_state: Some(root.path().join("state")),
             dir,
             up: None,
