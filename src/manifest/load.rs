@@ -358,9 +358,14 @@ fn parse_text(path: &Path, text: &str, parsed: &mut ParsedFile) {
             // A `---` with nothing after it (or only comments) is an empty document: skip it.
             Ok((Value::Null, _)) => {}
             Ok((value, spans)) => {
-                if let Some(doc) =
-                    check_document(path, document.index, value, spans, &mut parsed.diagnostics)
-                {
+                if let Some(doc) = check_document(
+                    path,
+                    text,
+                    document.index,
+                    value,
+                    spans,
+                    &mut parsed.diagnostics,
+                ) {
                     parsed.docs.push(doc);
                 }
             }
@@ -380,9 +385,11 @@ fn parse_text(path: &Path, text: &str, parsed: &mut ParsedFile) {
     }
 }
 
-/// Schema, typed deserialization and per-document checks of one converted document.
+/// Schema, typed deserialization and per-document checks of one converted document
+/// (document `index` of `text`).
 fn check_document(
     path: &Path,
+    text: &str,
     index: usize,
     value: Value,
     spans: Spans,
@@ -393,19 +400,25 @@ fn check_document(
         diagnostics.extend(schema_errors);
         return None;
     }
-    // The plain deserializer is fast; the path-tracking one only runs to locate an error.
-    let typed = Manifest::deserialize(&value).or_else(|_| serde_path_to_error::deserialize(&value));
-    let manifest: Manifest = match typed {
+    // The plain deserializer is fast, and taking the value moves its strings into the
+    // manifest instead of copying them. An error (rare once the schema passed) is located
+    // by the path-tracking deserializer, on the document converted again.
+    let manifest = match Manifest::deserialize(value) {
         Ok(manifest) => manifest,
         Err(err) => {
-            let pointer = serde_pointer(err.path());
+            let (pointer, message) = match reconverted(text, index)
+                .map(|value| serde_path_to_error::deserialize::<_, Manifest>(&value))
+            {
+                Some(Err(err)) => (serde_pointer(err.path()), err.into_inner().to_string()),
+                _ => (String::new(), err.to_string()),
+            };
             diagnostics.push(Diagnostic::error(
                 Code::Schema,
                 path,
                 index,
                 spans.value(&pointer),
-                pointer.clone(),
-                err.into_inner().to_string(),
+                pointer,
+                message,
             ));
             return None;
         }
@@ -420,6 +433,15 @@ fn check_document(
     let fatal = problems.iter().any(Diagnostic::is_error);
     diagnostics.extend(problems);
     (!fatal).then_some(doc)
+}
+
+/// Document `index` of `text` as JSON, converted again.
+fn reconverted(text: &str, index: usize) -> Option<Value> {
+    let documents = parse_documents(text).ok()?;
+    let document = documents
+        .into_iter()
+        .find(|document| document.index == index)?;
+    document.result.ok().map(|(value, _)| value)
 }
 
 /// The JSON pointer of a `serde_path_to_error` path.
