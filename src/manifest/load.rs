@@ -327,7 +327,10 @@ fn decode<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, Diagnostic> {
         )
         .with_hint("manifests are UTF-8 YAML text")
     };
-    if let Some(offset) = bytes.iter().position(|&b| b == 0) {
+    // `contains` is a fast scan; the position is only needed for the diagnostic.
+    if bytes.contains(&0)
+        && let Some(offset) = bytes.iter().position(|&b| b == 0)
+    {
         return Err(binary(offset, "it contains a NUL byte"));
     }
     std::str::from_utf8(bytes).map_err(|err| binary(err.valid_up_to(), "it is not valid UTF-8"))
@@ -358,14 +361,9 @@ fn parse_text(path: &Path, text: &str, parsed: &mut ParsedFile) {
             // A `---` with nothing after it (or only comments) is an empty document: skip it.
             Ok((Value::Null, _)) => {}
             Ok((value, spans)) => {
-                if let Some(doc) = check_document(
-                    path,
-                    text,
-                    document.index,
-                    value,
-                    spans,
-                    &mut parsed.diagnostics,
-                ) {
+                if let Some(doc) =
+                    check_document(path, document.index, value, spans, &mut parsed.diagnostics)
+                {
                     parsed.docs.push(doc);
                 }
             }
@@ -385,11 +383,9 @@ fn parse_text(path: &Path, text: &str, parsed: &mut ParsedFile) {
     }
 }
 
-/// Schema, typed deserialization and per-document checks of one converted document
-/// (document `index` of `text`).
+/// Schema, typed deserialization and per-document checks of one converted document.
 fn check_document(
     path: &Path,
-    text: &str,
     index: usize,
     value: Value,
     spans: Spans,
@@ -400,25 +396,19 @@ fn check_document(
         diagnostics.extend(schema_errors);
         return None;
     }
-    // The plain deserializer is fast, and taking the value moves its strings into the
-    // manifest instead of copying them. An error (rare once the schema passed) is located
-    // by the path-tracking deserializer, on the document converted again.
-    let manifest = match Manifest::deserialize(value) {
+    // The plain deserializer is fast; the path-tracking one only runs to locate an error.
+    let typed = Manifest::deserialize(&value).or_else(|_| serde_path_to_error::deserialize(&value));
+    let manifest: Manifest = match typed {
         Ok(manifest) => manifest,
         Err(err) => {
-            let (pointer, message) = match reconverted(text, index)
-                .map(|value| serde_path_to_error::deserialize::<_, Manifest>(&value))
-            {
-                Some(Err(err)) => (serde_pointer(err.path()), err.into_inner().to_string()),
-                _ => (String::new(), err.to_string()),
-            };
+            let pointer = serde_pointer(err.path());
             diagnostics.push(Diagnostic::error(
                 Code::Schema,
                 path,
                 index,
                 spans.value(&pointer),
-                pointer,
-                message,
+                pointer.clone(),
+                err.into_inner().to_string(),
             ));
             return None;
         }
@@ -433,15 +423,6 @@ fn check_document(
     let fatal = problems.iter().any(Diagnostic::is_error);
     diagnostics.extend(problems);
     (!fatal).then_some(doc)
-}
-
-/// Document `index` of `text` as JSON, converted again.
-fn reconverted(text: &str, index: usize) -> Option<Value> {
-    let documents = parse_documents(text).ok()?;
-    let document = documents
-        .into_iter()
-        .find(|document| document.index == index)?;
-    document.result.ok().map(|(value, _)| value)
 }
 
 /// The JSON pointer of a `serde_path_to_error` path.

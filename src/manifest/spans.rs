@@ -317,7 +317,7 @@ impl Builder {
                 let pointer_len = self.enter(location(span));
                 self.check_depth(span);
                 self.stack.push(Frame::Mapping {
-                    object: Object::Few(Vec::new()),
+                    object: Object::Few(Vec::with_capacity(8)),
                     key: None,
                     start: span,
                     anchor,
