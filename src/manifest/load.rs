@@ -22,7 +22,7 @@ use super::diagnostic::{Code, Diagnostic, Location, sort_diagnostics};
 use super::model::Manifest;
 use super::schema::check_schema;
 use super::spans::{Spans, marker_location, parse_documents};
-use super::validate::{check_manifest, check_set};
+use super::validate::{check_manifest, check_sorted_set};
 
 /// Largest manifest file herder reads; a real one is a few kilobytes.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -561,7 +561,9 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
             .collect(),
         files: parsed,
     };
-    let set_diagnostics = check_set(loaded.docs());
+    // The files are sorted, and each one's documents are in order.
+    let docs: Vec<&ManifestDoc> = loaded.docs().collect();
+    let set_diagnostics = check_sorted_set(&docs);
     loaded.diagnostics.extend(set_diagnostics);
     sort_diagnostics(&mut loaded.diagnostics);
     Ok(loaded)
