@@ -256,3 +256,38 @@ fn a_bad_file_is_left_out_of_the_desired_set() {
 fn unreadable_directory_is_a_load_error() {
     assert!(list_manifest_files(Path::new("/nonexistent/herder.d")).is_err());
 }
+
+#[test]
+fn errors_only_the_typed_model_sees_are_located_in_their_document() {
+    // The schema accepts an empty program name; deserialization rejects it.
+    let parsed = parse_file(
+        Path::new("m.yaml"),
+        b"name: ok\ncommand: [./ok]\n---\nname: api\ncommand: [\"\", --port]\n",
+    );
+    let found: Vec<_> = parsed
+        .diagnostics
+        .iter()
+        .map(|d| {
+            (
+                d.code,
+                d.document,
+                d.line,
+                d.column,
+                d.pointer.as_str(),
+                d.message.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [(
+            Code::Schema,
+            1,
+            5,
+            10,
+            "/command",
+            "the command needs a program to run"
+        )]
+    );
+    assert_eq!(parsed.docs.len(), 1);
+}

@@ -8,9 +8,12 @@ use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use nix::fcntl::{self, OFlag};
+use nix::sys::stat::Mode;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -19,7 +22,7 @@ use super::diagnostic::{Code, Diagnostic, Location, sort_diagnostics};
 use super::model::Manifest;
 use super::schema::check_schema;
 use super::spans::{Spans, marker_location, parse_documents};
-use super::validate::{check_manifest, check_set};
+use super::validate::{check_manifest, check_sorted_set};
 
 /// Largest manifest file herder reads; a real one is a few kilobytes.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -186,42 +189,84 @@ fn is_manifest_name(name: &OsStr) -> bool {
 
 /// Reads and parses one file; a read failure is a diagnostic of the file.
 pub fn load_file(path: &Path) -> ParsedFile {
-    load_file_with(path, &mut Vec::new())
+    Reader::default().load(path)
 }
 
-/// [`load_file`] reading into `buffer`, so that loading many files reuses one allocation.
-fn load_file_with(path: &Path, buffer: &mut Vec<u8>) -> ParsedFile {
-    match read_limited(path, buffer) {
-        Ok(()) => parse_file(path, buffer),
-        Err(diagnostic) => ParsedFile {
-            path: path.to_path_buf(),
-            docs: Vec::new(),
-            diagnostics: vec![diagnostic],
-        },
+/// Reads manifest files one after another: into one reused buffer, and each relative to
+/// its directory, which is opened once for all of its files (sorted files come directory
+/// by directory), so that the kernel resolves one name per file instead of its whole path.
+#[derive(Default)]
+struct Reader {
+    buffer: Vec<u8>,
+    dir: Option<(PathBuf, OwnedFd)>,
+}
+
+impl Reader {
+    /// Reads and parses one file, as [`load_file`] does.
+    fn load(&mut self, path: &Path) -> ParsedFile {
+        match self.read(path) {
+            Ok(()) => parse_file(path, &self.buffer),
+            Err(diagnostic) => ParsedFile {
+                path: path.to_path_buf(),
+                docs: Vec::new(),
+                diagnostics: vec![diagnostic],
+            },
+        }
     }
-}
 
-/// Reads at most [`MAX_FILE_BYTES`] + 1 bytes of `path` into `bytes`, replacing its content.
-fn read_limited(path: &Path, bytes: &mut Vec<u8>) -> Result<(), Diagnostic> {
-    let io_error = |err: io::Error| {
-        Diagnostic::error(
-            Code::Io,
-            path,
-            0,
-            Location::START,
-            "",
-            format!("cannot read file: {}", describe_io(&err)),
-        )
-    };
-    bytes.clear();
-    // With room for a typical manifest, the read takes one call instead of growing probes,
-    // and needs no `fstat` for the file's size.
-    bytes.reserve(READ_BUFFER_BYTES);
-    let file = fs::File::open(path).map_err(io_error)?;
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(bytes)
-        .map_err(io_error)?;
-    Ok(())
+    /// Reads at most [`MAX_FILE_BYTES`] + 1 bytes of `path` into the buffer.
+    fn read(&mut self, path: &Path) -> Result<(), Diagnostic> {
+        let io_error = |err: io::Error| {
+            Diagnostic::error(
+                Code::Io,
+                path,
+                0,
+                Location::START,
+                "",
+                format!("cannot read file: {}", describe_io(&err)),
+            )
+        };
+        self.buffer.clear();
+        // With room for a typical manifest, the read takes one call instead of growing
+        // probes, and needs no `fstat` for the file's size.
+        self.buffer.reserve(READ_BUFFER_BYTES);
+        let file = self.open(path).map_err(io_error)?;
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut self.buffer)
+            .map_err(io_error)?;
+        Ok(())
+    }
+
+    fn open(&mut self, path: &Path) -> io::Result<fs::File> {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return fs::File::open(path);
+        };
+        if dir.as_os_str().is_empty() {
+            return fs::File::open(path);
+        }
+        let cached = self
+            .dir
+            .as_ref()
+            .is_some_and(|(open, _)| open.as_os_str() == dir.as_os_str());
+        if !cached {
+            // A directory that cannot be opened leaves the error to the plain open below.
+            self.dir = fcntl::open(
+                dir,
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+            .map(|fd| (dir.to_path_buf(), fd));
+        }
+        match &self.dir {
+            Some((_, dir)) => {
+                let fd =
+                    fcntl::openat(dir, name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+                Ok(fs::File::from(fd))
+            }
+            None => fs::File::open(path),
+        }
+    }
 }
 
 /// A lowercase description of an I/O error, without the `(os error N)` suffix.
@@ -282,7 +327,10 @@ fn decode<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, Diagnostic> {
         )
         .with_hint("manifests are UTF-8 YAML text")
     };
-    if let Some(offset) = bytes.iter().position(|&b| b == 0) {
+    // `contains` is a fast scan; the position is only needed for the diagnostic.
+    if bytes.contains(&0)
+        && let Some(offset) = bytes.iter().position(|&b| b == 0)
+    {
         return Err(binary(offset, "it contains a NUL byte"));
     }
     std::str::from_utf8(bytes).map_err(|err| binary(err.valid_up_to(), "it is not valid UTF-8"))
@@ -504,11 +552,8 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
         files.sort();
         files.dedup();
     }
-    let mut buffer = Vec::new();
-    let parsed: Vec<ParsedFile> = files
-        .iter()
-        .map(|path| load_file_with(path, &mut buffer))
-        .collect();
+    let mut reader = Reader::default();
+    let parsed: Vec<ParsedFile> = files.iter().map(|path| reader.load(path)).collect();
     let mut loaded = Loaded {
         diagnostics: parsed
             .iter()
@@ -516,7 +561,9 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
             .collect(),
         files: parsed,
     };
-    let set_diagnostics = check_set(loaded.docs());
+    // The files are sorted, and each one's documents are in order.
+    let docs: Vec<&ManifestDoc> = loaded.docs().collect();
+    let set_diagnostics = check_sorted_set(&docs);
     loaded.diagnostics.extend(set_diagnostics);
     sort_diagnostics(&mut loaded.diagnostics);
     Ok(loaded)

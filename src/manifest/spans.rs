@@ -152,13 +152,55 @@ enum Frame {
         span_index: usize,
     },
     Mapping {
-        object: Map<String, Value>,
+        object: Object,
         key: Option<(String, Location)>,
         start: Span,
         anchor: usize,
         pointer_len: usize,
         span_index: usize,
     },
+}
+
+/// The entries of a mapping being built. Most mappings have a handful of keys, for which
+/// a list searched in place is cheaper than inserting into a `BTreeMap` one key at a time;
+/// a large one moves to a map so that the duplicate check stays logarithmic.
+enum Object {
+    Few(Vec<(String, Value)>),
+    Many(Map<String, Value>),
+}
+
+/// Keys an [`Object::Few`] holds before it becomes an [`Object::Many`].
+const FEW_KEYS: usize = 32;
+
+impl Object {
+    fn contains(&self, key: &str) -> bool {
+        match self {
+            Self::Few(entries) => entries.iter().any(|(name, _)| name == key),
+            Self::Many(map) => map.contains_key(key),
+        }
+    }
+
+    /// Adds an entry whose key is not there yet (duplicates are rejected before their value).
+    fn insert(&mut self, key: String, value: Value) {
+        match self {
+            Self::Few(entries) if entries.len() < FEW_KEYS => entries.push((key, value)),
+            Self::Few(entries) => {
+                let mut map: Map<String, Value> = std::mem::take(entries).into_iter().collect();
+                map.insert(key, value);
+                *self = Self::Many(map);
+            }
+            Self::Many(map) => {
+                map.insert(key, value);
+            }
+        }
+    }
+
+    fn into_value(self) -> Value {
+        Value::Object(match self {
+            Self::Few(entries) => entries.into_iter().collect(),
+            Self::Many(map) => map,
+        })
+    }
 }
 
 /// Builds one document's JSON and span map from parser events.
@@ -175,8 +217,8 @@ struct Builder {
 impl Builder {
     fn new() -> Self {
         Self {
-            stack: Vec::new(),
-            pointer: String::new(),
+            stack: Vec::with_capacity(8),
+            pointer: String::with_capacity(64),
             spans: Spans {
                 text: String::with_capacity(1024),
                 nodes: Vec::with_capacity(64),
@@ -221,7 +263,7 @@ impl Builder {
                 if self.expecting_key() {
                     return self.key(text, style, tag.as_ref(), here);
                 }
-                match Scalar::parse_from_cow_and_metadata(text, style, tag.as_ref())
+                match resolve_scalar(text, style, tag.as_ref())
                     .ok_or_else(|| {
                         (
                             "this value does not match its tag".to_owned(),
@@ -275,7 +317,7 @@ impl Builder {
                 let pointer_len = self.enter(location(span));
                 self.check_depth(span);
                 self.stack.push(Frame::Mapping {
-                    object: Map::new(),
+                    object: Object::Few(Vec::with_capacity(8)),
                     key: None,
                     start: span,
                     anchor,
@@ -299,13 +341,7 @@ impl Builder {
                         pointer_len,
                         span_index,
                         ..
-                    }) => (
-                        Value::Object(object),
-                        start,
-                        anchor,
-                        pointer_len,
-                        span_index,
-                    ),
+                    }) => (object.into_value(), start, anchor, pointer_len, span_index),
                     None => return,
                 };
                 if let Some((_, node)) = self.spans.nodes.get_mut(span_index) {
@@ -386,7 +422,7 @@ impl Builder {
         tag: Option<&Cow<'_, Tag>>,
         here: Location,
     ) {
-        let name = match Scalar::parse_from_cow_and_metadata(text, style, tag) {
+        let name = match resolve_scalar(text, style, tag) {
             Some(Scalar::String(s)) => s.into_owned(),
             Some(Scalar::Integer(i)) => i.to_string(),
             Some(Scalar::Boolean(b)) => b.to_string(),
@@ -399,7 +435,7 @@ impl Builder {
                 );
             }
         };
-        let duplicate = matches!(self.stack.last(), Some(Frame::Mapping { object, .. }) if object.contains_key(&name));
+        let duplicate = matches!(self.stack.last(), Some(Frame::Mapping { object, .. }) if object.contains(&name));
         if duplicate {
             let length = u32::try_from(name.chars().count()).unwrap_or(1);
             let base = self.pointer.len();
@@ -472,9 +508,33 @@ fn count_nodes(value: &Value) -> usize {
     }
 }
 
+/// Resolves a scalar by the YAML 1.2 core schema, as
+/// [`Scalar::parse_from_cow_and_metadata`] does. Most scalars of a manifest are plain words
+/// (keys, names, enum values): one that starts with a letter is a string unless it is one
+/// of the null and boolean spellings (a number, `.inf` or `.nan` never starts with a
+/// letter), which spares the number parsing that saphyr tries first.
+fn resolve_scalar<'a>(
+    text: Cow<'a, str>,
+    style: ScalarStyle,
+    tag: Option<&Cow<'a, Tag>>,
+) -> Option<Scalar<'a>> {
+    let plain_word = style == ScalarStyle::Plain
+        && tag.is_none()
+        && text.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+        && !matches!(
+            &*text,
+            "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False" | "FALSE"
+        );
+    if plain_word {
+        Some(Scalar::String(text))
+    } else {
+        Scalar::parse_from_cow_and_metadata(text, style, tag)
+    }
+}
+
 /// Escapes one JSON pointer segment (RFC 6901).
 pub fn escape_segment(segment: &str) -> Cow<'_, str> {
-    if segment.contains(['~', '/']) {
+    if segment.bytes().any(|b| b == b'~' || b == b'/') {
         segment.replace('~', "~0").replace('/', "~1").into()
     } else {
         segment.into()
@@ -594,6 +654,40 @@ mod tests {
         );
         assert!(matches!(documents("? [a]\n: b\n").first(), Some(Err(_))));
         assert!(matches!(documents("a: !custom b\n").first(), Some(Err(_))));
+    }
+
+    #[test]
+    fn plain_words_resolve_as_saphyr_resolves_them() {
+        let words = [
+            "name", "svc-1", "a", "n", "T", "null", "Null", "NULL", "nULL", "true", "True", "TRUE",
+            "tRUE", "false", "False", "FALSE", "fAlse", "yes", "No", "on", "inf", "Infinity",
+            "nan", "NaN", "e5", "E5", "x1e5", "inf1", "0x1F", "0o17", "1e3", ".5", "-1", "+1", "~",
+            "", ".inf", "-.inf", ".NaN", "1_000", "é", "Ω1",
+        ];
+        for word in words {
+            assert_eq!(
+                resolve_scalar(word.into(), ScalarStyle::Plain, None),
+                Scalar::parse_from_cow_and_metadata(word.into(), ScalarStyle::Plain, None),
+                "{word:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn large_mappings_keep_every_key_and_reject_duplicates() {
+        let text: String = (0..100).map(|i| format!("k{i}: {i}\n")).collect();
+        let (value, spans) = parse(&text);
+        assert_eq!(value.as_object().map(Map::len), Some(100));
+        assert_eq!(value["k99"], 99);
+        assert_eq!(spans.value("/k99").line, 100);
+        let duplicate = documents(&format!("{text}k50: again\nk0: again\n"));
+        assert_eq!(
+            duplicate
+                .first()
+                .and_then(|d| d.as_ref().err())
+                .map(|e| (e.location.line, e.pointer.as_str())),
+            Some((101, "/k50"))
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::ffi::OsStr;
 use std::fs;
 use std::path::Path;
 
@@ -324,17 +325,23 @@ fn dependency_pointer(doc: &ManifestDoc, index: usize) -> String {
 /// This runs over the whole set on every load and every rescan, so it works on borrowed
 /// names and hash maps, and sorts only what a diagnostic shows.
 pub fn check_set<'a>(docs: impl IntoIterator<Item = &'a ManifestDoc>) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
     let mut order: Vec<&ManifestDoc> = docs.into_iter().collect();
     order.sort_by(|a, b| (&a.file, a.doc_index).cmp(&(&b.file, b.doc_index)));
+    check_sorted_set(&order)
+}
 
+/// [`check_set`] on documents already in file order (by path, then document index), as
+/// [`load_paths`](super::load::load_paths) reads them: comparing thousands of paths
+/// component by component only to find them sorted is a measurable part of a load.
+pub(super) fn check_sorted_set(order: &[&ManifestDoc]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
     // Child names (replicas expanded) → the declaring document.
     let mut children: HashMap<Cow<'_, str>, &ManifestDoc> = HashMap::with_capacity(order.len());
     // Base names → their node in `nodes`, which holds the declaring document (the first
     // one, in file order).
     let mut bases: HashMap<&str, usize> = HashMap::with_capacity(order.len());
     let mut nodes: Vec<&ManifestDoc> = Vec::with_capacity(order.len());
-    for doc in &order {
+    for doc in order {
         let m = &*doc.manifest;
         let clash = child_names(m).find_map(|child| {
             let first = *children.get(child.as_ref())?;
@@ -388,7 +395,7 @@ pub fn check_set<'a>(docs: impl IntoIterator<Item = &'a ManifestDoc>) -> Vec<Dia
     let mut base_names: Option<Vec<&str>> = None;
     // `edges[node]`: `(dependency's node, index of the dependency)`, in declaration order.
     let mut edges: Vec<Vec<(usize, usize)>> = vec![Vec::new(); nodes.len()];
-    for doc in &order {
+    for doc in order {
         let m = &*doc.manifest;
         let Some(&node) = bases.get(m.name.as_str()) else {
             continue;
@@ -467,7 +474,7 @@ pub fn check_set<'a>(docs: impl IntoIterator<Item = &'a ManifestDoc>) -> Vec<Dia
 
     // Many manifests usually share a few secret files: open each once.
     let mut readable = Readable::new();
-    for doc in &order {
+    for doc in order {
         check_secret_sources(doc, &mut readable, &mut out);
     }
     out
@@ -600,8 +607,10 @@ fn on_cycle(edges: &[Vec<(usize, usize)>]) -> Vec<bool> {
 }
 
 /// Whether each secret file can be opened, by (manifest folder, path as written): the
-/// folder is made absolute and joined only the first time a pair is seen.
-type Readable<'a> = HashMap<(&'a Path, &'a Path), Result<(), String>>;
+/// folder is made absolute and joined only the first time a pair is seen. The keys are
+/// the paths' bytes, which hash faster than components; two spellings of one path only
+/// cost a second open.
+type Readable<'a> = HashMap<(&'a OsStr, &'a OsStr), Result<(), String>>;
 
 fn check_secret_sources<'a>(
     doc: &'a ManifestDoc,
@@ -612,7 +621,8 @@ fn check_secret_sources<'a>(
     for (index, secret) in doc.manifest.secrets.iter().enumerate() {
         if let Some(file) = &secret.file {
             // Opening proves the secret readable without reading its value.
-            let opened = readable.entry((folder, file)).or_insert_with(|| {
+            let key = (folder.as_os_str(), file.as_os_str());
+            let opened = readable.entry(key).or_insert_with(|| {
                 open_secret(&base_dir(&doc.file).join(file)).map_err(|err| describe_io(&err))
             });
             if let Err(err) = opened
