@@ -286,6 +286,9 @@ pub struct Reconciler {
     shutdown: Option<ShutdownState>,
     /// The plan of the last reconciliation.
     plan: Plan,
+    /// What the serving incarnations run, as of the last reconciliation: kept between
+    /// reconciliations so that planning among thousands of children copies no names.
+    observed: Observed,
 }
 
 #[derive(Debug)]
@@ -579,6 +582,35 @@ impl Reconciler {
         Ok(())
     }
 
+    /// Brings [`Reconciler::observed`] in line with the slots' serving incarnations. Both
+    /// are sorted by name, so one walk over both finds the few entries that changed.
+    fn refresh_observed(&mut self) {
+        let mut gone = Vec::new();
+        let mut new = Vec::new();
+        let mut cached = self.observed.children.iter_mut().peekable();
+        let serving = self
+            .slots
+            .iter()
+            .filter_map(|(name, slot)| Some((name, &slot.current.as_ref()?.spec)));
+        for (name, spec) in serving {
+            while let Some((old, _)) = cached.next_if(|(old, _)| old.as_str() < name.as_str()) {
+                gone.push(old.clone());
+            }
+            match cached.next_if(|(old, _)| *old == name) {
+                Some((_, child)) if Arc::ptr_eq(&child.spec, spec) => {}
+                Some((_, child)) => child.spec = Arc::clone(spec),
+                None => new.push((name.clone(), Arc::clone(spec))),
+            }
+        }
+        gone.extend(cached.map(|(old, _)| old.clone()));
+        for name in gone {
+            self.observed.children.remove(&name);
+        }
+        for (name, spec) in new {
+            self.observed.children.insert(name, ObservedChild { spec });
+        }
+    }
+
     /// Forgets `name`'s slot if it tracks nothing and keeps no hold on a desired child.
     fn drop_if_idle(&mut self, name: &str) {
         if self
@@ -597,17 +629,8 @@ impl Reconciler {
             self.drive_shutdown(effects);
             return;
         }
-        let observed = Observed {
-            children: self
-                .slots
-                .iter()
-                .filter_map(|(name, slot)| {
-                    let spec = slot.current.as_ref().map(|run| Arc::clone(&run.spec))?;
-                    Some((name.clone(), ObservedChild { spec }))
-                })
-                .collect(),
-        };
-        let plan = plan::plan(&self.desired, &observed);
+        self.refresh_observed();
+        let plan = plan::plan(&self.desired, &self.observed);
         for step in &plan.steps {
             match step.operation {
                 Operation::Start => self.start(&step.name, effects),
