@@ -155,6 +155,17 @@ impl Drop for Follower {
     }
 }
 
+/// A fresh temporary root holding `herder.d` with `manifests` (`file name`, YAML) in it.
+fn manifest_dir(manifests: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("herder.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, yaml) in manifests {
+        std::fs::write(dir.join(name), yaml).unwrap();
+    }
+    (root, dir)
+}
+
 /// A running `herder up`.
 pub struct Instance {
     /// Holds everything; removed on drop.
@@ -176,12 +187,7 @@ impl Instance {
     /// Writes `manifests` (`file name`, YAML) and starts `herder up --quiet` on them; returns
     /// once the socket is bound.
     pub fn start(manifests: &[(&str, &str)]) -> Self {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("herder.d");
-        std::fs::create_dir_all(&dir).unwrap();
-        for (name, yaml) in manifests {
-            std::fs::write(dir.join(name), yaml).unwrap();
-        }
+        let (root, dir) = manifest_dir(manifests);
         let mut instance = Self {
             socket: PathBuf::new(),
             state: PathBuf::new(),
@@ -453,12 +459,7 @@ impl Instance {
     /// `--socket` and `--state-dir` explicitly (the CLI finds it through `HERDER_SOCKET`),
     /// without starting it: write more files first (secrets), then [`Instance::launch`].
     pub fn prepare(manifests: &[(&str, &str)]) -> Self {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("herder.d");
-        std::fs::create_dir_all(&dir).unwrap();
-        for (name, yaml) in manifests {
-            std::fs::write(dir.join(name), yaml).unwrap();
-        }
+        let (root, dir) = manifest_dir(manifests);
         Self {
             socket: root.path().join("herder.sock"),
             state: root.path().join("state"),
