@@ -136,6 +136,29 @@ fn multi_document_files_and_empty_files() {
 }
 
 #[test]
+fn errors_found_after_parsing_are_located_in_the_right_document() {
+    // Locations are worked out from the file's text only when something is reported:
+    // an error of the typed stage (a duration the schema's pattern accepts but that does
+    // not fit), and one of the set (a missing dependency), each in a later document.
+    let dir = tempdir();
+    let file = write(
+        dir.path(),
+        "m.yaml",
+        "name: a\ncommand: x\n---\nname: b\ncommand: y\nstart_timeout: 99999999999999999999h\n---\nname: c\ncommand: z\ndependencies: [a, nowhere]\n",
+    );
+    let loaded = load_paths(&[file]).unwrap_or_default();
+    let found: Vec<(usize, u32, u32, &str)> = loaded
+        .diagnostics
+        .iter()
+        .map(|d| (d.document, d.line, d.column, d.pointer.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [(1, 6, 16, "/start_timeout"), (2, 10, 19, "/dependencies/1")]
+    );
+}
+
+#[test]
 fn binary_huge_and_unreadable_files_are_located_errors() {
     let binary = parse_file(Path::new("b.yaml"), b"name: a\n\x00\x01\x02");
     assert_eq!(binary.diagnostics.len(), 1);

@@ -396,8 +396,10 @@ fn check_document(
         diagnostics.extend(schema_errors);
         return None;
     }
-    // The plain deserializer is fast; the path-tracking one only runs to locate an error.
-    let typed = Manifest::deserialize(&value).or_else(|_| serde_path_to_error::deserialize(&value));
+    // The plain deserializer is fast and moves the strings out of `value`; the
+    // path-tracking one only runs, on a fresh copy of the document, to locate an error.
+    let typed = Manifest::deserialize(value)
+        .or_else(|_| serde_path_to_error::deserialize(&spans.document()));
     let manifest: Manifest = match typed {
         Ok(manifest) => manifest,
         Err(err) => {

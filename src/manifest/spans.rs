@@ -2,19 +2,26 @@
 //!
 //! saphyr's YAML 1.2 parser emits events that carry their source spans (keys included).
 //! The builder below turns them straight into a `serde_json::Value` for schema validation
-//! and typed deserialization, and records where each pointer came from, so that any later
-//! error — schema, serde or semantic — lands on the right `line:column`. Building JSON
-//! from the events, without an intermediate YAML tree, keeps loading fast.
+//! and typed deserialization; building JSON from the events, without an intermediate YAML
+//! tree, keeps loading fast.
+//!
+//! Where each pointer came from is only needed when something is reported, so a document
+//! keeps its file's text instead of a span map: [`Spans`] parses the text again, recording
+//! every pointer's location, the first time a diagnostic asks for one. Any later error —
+//! schema, serde or semantic, in this file or across the set — lands on the right
+//! `line:column`, and the thousands of documents that have none never pay for a map.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::{Arc, OnceLock};
 
 use saphyr::{Marker, Scalar, ScalarStyle, ScanError, Tag};
 use saphyr_parser::{Event, Parser, Span};
 use serde_json::{Map, Number, Value};
 
 use super::diagnostic::{Code, Location};
+use super::yaml_input::CompactInput;
 
 /// Deepest nesting a manifest may have; real manifests stay under 10.
 const MAX_DEPTH: usize = 64;
@@ -26,12 +33,71 @@ struct NodeSpan {
     key: Option<Location>,
 }
 
+/// Where the nodes of one document are in its file: JSON pointer → source location, built
+/// from the file's text on the first lookup.
+#[derive(Clone, Debug, Default)]
+pub struct Spans {
+    /// The whole file, shared by its documents.
+    source: Arc<str>,
+    /// Which `---` separated document of `source`, from 0.
+    index: usize,
+    map: OnceLock<SpanMap>,
+}
+
+impl PartialEq for Spans {
+    fn eq(&self, other: &Self) -> bool {
+        self.index == other.index && self.source == other.source
+    }
+}
+
+impl Eq for Spans {}
+
+impl Spans {
+    fn map(&self) -> &SpanMap {
+        self.map.get_or_init(|| {
+            build(&self.source, true)
+                .ok()
+                .and_then(|documents| documents.into_iter().nth(self.index))
+                .and_then(Result::ok)
+                .map(|(_, map)| map)
+                .unwrap_or_default()
+        })
+    }
+
+    /// Where the value at `pointer` starts; for a pointer that does not exist (a missing
+    /// field), the nearest existing ancestor.
+    pub fn value(&self, pointer: &str) -> Location {
+        self.map().value(pointer)
+    }
+
+    /// Where the key of the mapping entry at `pointer` is (`restart_polcy` in
+    /// `restart_polcy: always`); the value's location for sequence items and the root.
+    pub fn key(&self, pointer: &str) -> Location {
+        self.map().key(pointer)
+    }
+
+    /// Whether `pointer` names a node of the document.
+    pub fn contains(&self, pointer: &str) -> bool {
+        self.map().get(pointer).is_some()
+    }
+
+    /// The document as JSON once more, for a caller that gave its first copy away and then
+    /// needs to look at it while reporting a problem.
+    pub fn document(&self) -> Value {
+        build(&self.source, false)
+            .ok()
+            .and_then(|documents| documents.into_iter().nth(self.index))
+            .and_then(Result::ok)
+            .map_or(Value::Null, |(value, _)| value)
+    }
+}
+
 /// JSON pointer → source location, for one document.
 ///
 /// Lookups happen only when something is reported, so the pointers are kept in one
-/// buffer and searched linearly: recording them is cheap, which keeps loading fast.
+/// buffer and searched linearly: recording them is cheap.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Spans {
+struct SpanMap {
     /// Every pointer, concatenated.
     text: String,
     /// `(end of the pointer in text, span)`, in document order; each pointer starts where
@@ -39,7 +105,7 @@ pub struct Spans {
     nodes: Vec<(usize, NodeSpan)>,
 }
 
-impl Spans {
+impl SpanMap {
     fn insert(&mut self, pointer: &str, node: NodeSpan) {
         self.text.push_str(pointer);
         self.nodes.push((self.text.len(), node));
@@ -56,9 +122,7 @@ impl Spans {
         None
     }
 
-    /// Where the value at `pointer` starts; for a pointer that does not exist (a missing
-    /// field), the nearest existing ancestor.
-    pub fn value(&self, pointer: &str) -> Location {
+    fn value(&self, pointer: &str) -> Location {
         let mut current = pointer;
         loop {
             if let Some(node) = self.get(current) {
@@ -71,18 +135,11 @@ impl Spans {
         }
     }
 
-    /// Where the key of the mapping entry at `pointer` is (`restart_polcy` in
-    /// `restart_polcy: always`); the value's location for sequence items and the root.
-    pub fn key(&self, pointer: &str) -> Location {
+    fn key(&self, pointer: &str) -> Location {
         match self.get(pointer) {
             Some(NodeSpan { key: Some(key), .. }) => *key,
             _ => self.value(pointer),
         }
-    }
-
-    /// Whether `pointer` names a node of the document.
-    pub fn contains(&self, pointer: &str) -> bool {
-        self.get(pointer).is_some()
     }
 }
 
@@ -116,19 +173,49 @@ pub struct YamlDocument {
 /// Parses every document of a YAML 1.2 text into JSON with spans. A syntax error anywhere
 /// in the text fails the whole text, as YAML parsers do.
 pub fn parse_documents(text: &str) -> Result<Vec<YamlDocument>, ScanError> {
-    let parser = Parser::new_from_str(text);
+    let mut built = build(text, false)?;
+    // A problem is reported at its pointer, which only a recording pass knows.
+    if built.iter().any(Result::is_err) {
+        built = build(text, true)?;
+    }
+    let source: Arc<str> = Arc::from(text);
+    Ok(built
+        .into_iter()
+        .enumerate()
+        .map(|(index, result)| YamlDocument {
+            index,
+            result: result.map(|(value, map)| {
+                let spans = Spans {
+                    source: Arc::clone(&source),
+                    index,
+                    map: OnceLock::new(),
+                };
+                // A recording pass has the map already.
+                if !map.nodes.is_empty() {
+                    let _ = spans.map.set(map);
+                }
+                (value, spans)
+            }),
+        })
+        .collect())
+}
+
+/// One document built from events: its JSON and span map, or why it has no JSON form.
+type Built = Result<(Value, SpanMap), Unsupported>;
+
+/// Every document of `text`, with its span map when `record` is set (an empty one
+/// otherwise).
+fn build(text: &str, record: bool) -> Result<Vec<Built>, ScanError> {
+    let parser = Parser::new(CompactInput::new(text));
     let mut documents = Vec::new();
     let mut builder: Option<Builder> = None;
     for next in parser {
         let (event, span) = next?;
         match event {
-            Event::DocumentStart(_) => builder = Some(Builder::new()),
+            Event::DocumentStart(_) => builder = Some(Builder::new(record)),
             Event::DocumentEnd => {
                 if let Some(done) = builder.take() {
-                    documents.push(YamlDocument {
-                        index: documents.len(),
-                        result: done.finish(),
-                    });
+                    documents.push(done.finish());
                 }
             }
             Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
@@ -203,11 +290,13 @@ impl Object {
     }
 }
 
-/// Builds one document's JSON and span map from parser events.
+/// Builds one document's JSON, and its span map when recording, from parser events.
 struct Builder {
     stack: Vec<Frame>,
+    /// Whether to track the pointer of each node and record its span.
+    record: bool,
     pointer: String,
-    spans: Spans,
+    spans: SpanMap,
     root: Option<Value>,
     anchors: HashMap<usize, (Value, usize)>,
     alias_nodes: usize,
@@ -215,14 +304,12 @@ struct Builder {
 }
 
 impl Builder {
-    fn new() -> Self {
+    fn new(record: bool) -> Self {
         Self {
             stack: Vec::with_capacity(8),
-            pointer: String::with_capacity(64),
-            spans: Spans {
-                text: String::with_capacity(1024),
-                nodes: Vec::with_capacity(64),
-            },
+            record,
+            pointer: String::new(),
+            spans: SpanMap::default(),
             root: None,
             anchors: HashMap::new(),
             alias_nodes: 0,
@@ -230,7 +317,7 @@ impl Builder {
         }
     }
 
-    fn finish(self) -> Result<(Value, Spans), Unsupported> {
+    fn finish(self) -> Result<(Value, SpanMap), Unsupported> {
         match self.error {
             Some(error) => Err(error),
             None => Ok((self.root.unwrap_or(Value::Null), self.spans)),
@@ -300,6 +387,7 @@ impl Builder {
                 if let Some(tag) = tag.as_deref().filter(|tag| !tag.is_yaml_core_schema()) {
                     return self.unsupported_tag(location(span), tag);
                 }
+                let span_index = self.spans.nodes.len();
                 let pointer_len = self.enter(location(span));
                 self.check_depth(span);
                 self.stack.push(Frame::Sequence {
@@ -307,13 +395,14 @@ impl Builder {
                     start: span,
                     anchor,
                     pointer_len,
-                    span_index: self.spans.nodes.len() - 1,
+                    span_index,
                 });
             }
             Event::MappingStart(anchor, tag) => {
                 if let Some(tag) = tag.as_deref().filter(|tag| !tag.is_yaml_core_schema()) {
                     return self.unsupported_tag(location(span), tag);
                 }
+                let span_index = self.spans.nodes.len();
                 let pointer_len = self.enter(location(span));
                 self.check_depth(span);
                 self.stack.push(Frame::Mapping {
@@ -322,7 +411,7 @@ impl Builder {
                     start: span,
                     anchor,
                     pointer_len,
-                    span_index: self.spans.nodes.len() - 1,
+                    span_index,
                 });
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -455,10 +544,13 @@ impl Builder {
         }
     }
 
-    /// Extends the pointer for a value that starts here and records its span; returns the
-    /// pointer's previous length.
+    /// When recording, extends the pointer for a value that starts here and records its
+    /// span; returns the pointer's previous length.
     fn enter(&mut self, here: Location) -> usize {
         let base = self.pointer.len();
+        if !self.record {
+            return base;
+        }
         let key = match self.stack.last() {
             Some(Frame::Sequence { items, .. }) => {
                 self.pointer.push('/');
