@@ -233,7 +233,7 @@ fn build(text: &str, record: bool) -> Result<Vec<Built>, ScanError> {
 enum Frame {
     Sequence {
         items: Vec<Value>,
-        start: Span,
+        start: Marker,
         anchor: usize,
         pointer_len: usize,
         span_index: usize,
@@ -241,7 +241,7 @@ enum Frame {
     Mapping {
         object: Object,
         key: Option<(String, Location)>,
-        start: Span,
+        start: Marker,
         anchor: usize,
         pointer_len: usize,
         span_index: usize,
@@ -306,7 +306,9 @@ struct Builder {
 impl Builder {
     fn new(record: bool) -> Self {
         Self {
-            stack: Vec::with_capacity(8),
+            // Grown on demand: a larger first allocation makes glibc consolidate its
+            // free lists on every document.
+            stack: Vec::new(),
             record,
             pointer: String::new(),
             spans: SpanMap::default(),
@@ -392,7 +394,7 @@ impl Builder {
                 self.check_depth(span);
                 self.stack.push(Frame::Sequence {
                     items: Vec::new(),
-                    start: span,
+                    start: span.start,
                     anchor,
                     pointer_len,
                     span_index,
@@ -408,7 +410,7 @@ impl Builder {
                 self.stack.push(Frame::Mapping {
                     object: Object::Few(Vec::with_capacity(8)),
                     key: None,
-                    start: span,
+                    start: span.start,
                     anchor,
                     pointer_len,
                     span_index,
@@ -434,7 +436,7 @@ impl Builder {
                     None => return,
                 };
                 if let Some((_, node)) = self.spans.nodes.get_mut(span_index) {
-                    node.value = location(Span::new(start.start, span.end));
+                    node.value = location(Span::new(start, span.end));
                 }
                 self.complete(value, anchor, pointer_len);
             }
