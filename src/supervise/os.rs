@@ -131,64 +131,13 @@ pub fn limit_malloc_arenas() {
     }
 }
 
-/// Gives back to the system what loading a manifest set left resident: memory that malloc
-/// holds but no longer uses, and the pages of herder's own machine code.
-///
-/// Loading and validating a large manifest set peaks well above what herder keeps afterwards,
-/// and glibc would otherwise hold that peak as resident memory for the life of the process.
-/// The code is the other half: loading runs the YAML parser, the JSON Schema validator and
-/// serde, several MiB of machine code that an idle supervisor never runs again, yet every page
-/// it touched (and its neighbours, mapped by fault-around) stays mapped, counted in herder's
-/// resident and proportional memory for good. Unmapping the executable's code mapping
-/// (`MADV_DONTNEED`) drops them; the pages stay in the page cache, and whatever herder runs
-/// next is mapped again on first use by a minor fault, without I/O.
+/// Gives memory that malloc holds but no longer uses back to the system. Loading and
+/// validating a large manifest set peaks well above what herder keeps afterwards, and glibc
+/// would otherwise hold that peak as resident memory for the life of the process.
 pub fn release_free_memory() {
     // SAFETY: malloc_trim only returns free pages of the allocator's own heaps.
     unsafe {
         libc::malloc_trim(0);
-    }
-    release_code_pages();
-}
-
-/// Unmaps the pages of the executable's own code mapping (see [`release_free_memory`]).
-///
-/// Only the mapping that is executable, private and backed by the executable file itself:
-/// its pages are never written (a debugger's breakpoints are the exception, and would be lost),
-/// so dropping them loses nothing. Nothing happens if `/proc` cannot be read.
-fn release_code_pages() {
-    let (Ok(exe), Ok(maps)) = (
-        std::fs::read_link("/proc/self/exe"),
-        std::fs::read_to_string("/proc/self/maps"),
-    ) else {
-        return;
-    };
-    for line in maps.lines() {
-        // `start-end perms offset dev inode path`; the path may contain spaces.
-        let mut fields = line.splitn(6, ' ');
-        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
-            continue;
-        };
-        let path = fields.nth(3).map(str::trim_start);
-        if perms != "r-xp" || path != exe.to_str() {
-            continue;
-        }
-        let Some((start, end)) = range.split_once('-').and_then(|(start, end)| {
-            Some((
-                usize::from_str_radix(start, 16).ok()?,
-                usize::from_str_radix(end, 16).ok()?,
-            ))
-        }) else {
-            continue;
-        };
-        // SAFETY: the range is a whole mapping of this process, read-only and backed by the
-        // executable file: after MADV_DONTNEED its pages read back from the file unchanged.
-        unsafe {
-            libc::madvise(
-                start as *mut libc::c_void,
-                end.saturating_sub(start),
-                libc::MADV_DONTNEED,
-            );
-        }
     }
 }
 
