@@ -35,13 +35,25 @@ struct NodeSpan {
 
 /// Where the nodes of one document are in its file: JSON pointer → source location, built
 /// from the file's text on the first lookup.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Spans {
     /// The whole file, shared by its documents.
     source: Arc<str>,
     /// Which `---` separated document of `source`, from 0.
     index: usize,
     map: OnceLock<SpanMap>,
+}
+
+/// Shows where the document is, never the file's text (which may hold values meant to stay
+/// out of logs).
+impl std::fmt::Debug for Spans {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spans")
+            .field("document", &self.index)
+            .field("source_bytes", &self.source.len())
+            .field("mapped", &self.map.get().is_some())
+            .finish()
+    }
 }
 
 impl PartialEq for Spans {
