@@ -65,15 +65,18 @@ impl PartialEq for Spans {
 impl Eq for Spans {}
 
 impl Spans {
+    /// The document built once more from its file's text, with its span map if `record`.
+    fn rebuild(&self, record: bool) -> Option<(Value, SpanMap)> {
+        build(&self.source, record)
+            .ok()?
+            .into_iter()
+            .nth(self.index)?
+            .ok()
+    }
+
     fn map(&self) -> &SpanMap {
-        self.map.get_or_init(|| {
-            build(&self.source, true)
-                .ok()
-                .and_then(|documents| documents.into_iter().nth(self.index))
-                .and_then(Result::ok)
-                .map(|(_, map)| map)
-                .unwrap_or_default()
-        })
+        self.map
+            .get_or_init(|| self.rebuild(true).map(|(_, map)| map).unwrap_or_default())
     }
 
     /// Where the value at `pointer` starts; for a pointer that does not exist (a missing
@@ -96,11 +99,7 @@ impl Spans {
     /// The document as JSON once more, for a caller that gave its first copy away and then
     /// needs to look at it while reporting a problem.
     pub fn document(&self) -> Value {
-        build(&self.source, false)
-            .ok()
-            .and_then(|documents| documents.into_iter().nth(self.index))
-            .and_then(Result::ok)
-            .map_or(Value::Null, |(value, _)| value)
+        self.rebuild(false).map_or(Value::Null, |(value, _)| value)
     }
 }
 
