@@ -40,6 +40,7 @@ pub use restart::{Backoff, Criticality, Restart, RestartLimit, RestartPolicy, Re
 pub use signal::Signal;
 pub use stop::{Stop, UpdateStrategy};
 
+use super::export::ExportSettings;
 use super::units::Duration;
 
 /// The pattern every child name must match (a DNS label).
@@ -125,6 +126,9 @@ pub struct Manifest {
     /// Rotation of the child's log file.
     #[serde(default, skip_serializing_if = "is_default")]
     pub logs: Logs,
+    /// Settings for `herder export` (the container image for Kubernetes); no effect on how herder runs the child.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub export: ExportSettings,
 }
 
 impl Manifest {
