@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use herder::manifest::export::{ExportSettings, KubernetesSettings};
 use herder::manifest::model::{
     Backoff, Command, CommandPermissions, Condition, Criticality, Dependency, DependencySpec,
     EnvVar, Environment, ExecCheck, HttpCheck, Kind, Logs, Manifest, Probe, ResourceLimits,
@@ -187,6 +188,7 @@ prop_compose! {
         user in option::of("[a-z]{1,8}"),
         group in option::of("[a-z]{1,8}"),
         logs in (any::<u64>().prop_map(ByteSize), 0u32..=100),
+        image in option::of(option::of("[a-z]{1,8}(/[a-z]{1,8})?(:[0-9.]{1,5})?")),
     ) -> Manifest {
         let dependencies = dependencies.into_iter().filter(|(dep, _)| *dep != name).map(|(dep, (condition, restart))| Dependency(DependencySpec {
             name: dep,
@@ -206,6 +208,7 @@ prop_compose! {
             command_permissions: CommandPermissions { restart: permissions.0, stop: permissions.1, signals: permissions.2 },
             user, group,
             logs: Logs { max_size: logs.0, keep: logs.1 },
+            export: ExportSettings { kubernetes: image.map(|image| KubernetesSettings { image }) },
         }
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod desired;
 pub mod diagnostic;
+pub mod export;
 pub mod load;
 pub mod model;
 pub mod schema;

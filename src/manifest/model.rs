@@ -18,6 +18,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::export::ExportSettings;
 use super::units::{ByteSize, Duration};
 
 /// The pattern every child name must match (a DNS label).
@@ -103,6 +104,9 @@ pub struct Manifest {
     /// Rotation of the child's log file.
     #[serde(default, skip_serializing_if = "is_default")]
     pub logs: Logs,
+    /// Settings for `herder export` (the container image for Kubernetes); no effect on how herder runs the child.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub export: ExportSettings,
 }
 
 impl Manifest {
