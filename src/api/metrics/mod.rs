@@ -27,28 +27,10 @@ use super::server::AppState;
 use crate::reconcile::Control;
 use crate::reconcile::StatusReport;
 use crate::reconcile::control::Request;
+use crate::reconcile::state::State as ChildState;
 
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// Every state a child can report, so each has a series even at zero.
-pub const STATES: [&str; 15] = [
-    "waiting",
-    "spawning",
-    "starting",
-    "running",
-    "ready",
-    "unhealthy",
-    "backoff",
-    "stopping",
-    "stopped",
-    "exited",
-    "completed",
-    "failed",
-    "paused",
-    "quarantined",
-    "disabled",
-];
 
 /// `GET /metrics` on the control socket.
 pub(super) async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, HttpError> {
@@ -81,7 +63,10 @@ pub fn render(
     usage: &HashMap<i32, Usage>,
     events: u64,
 ) -> String {
-    let mut by_state: BTreeMap<&str, usize> = STATES.iter().map(|state| (*state, 0)).collect();
+    let mut by_state: BTreeMap<&str, usize> = ChildState::ALL
+        .iter()
+        .map(|state| (state.as_str(), 0))
+        .collect();
     for child in &report.children {
         *by_state.entry(child.state.as_str()).or_default() += 1;
     }
@@ -236,7 +221,7 @@ mod tests {
             children: vec![
                 ChildStatus {
                     name: "web".into(),
-                    state: "ready".into(),
+                    state: ChildState::Ready,
                     pid: Some(40),
                     ready: true,
                     uptime_secs: Some(1.0),
@@ -244,7 +229,7 @@ mod tests {
                 },
                 ChildStatus {
                     name: "db".into(),
-                    state: "spawning".into(),
+                    state: ChildState::Spawning,
                     ..ChildStatus::default()
                 },
             ],

@@ -16,7 +16,7 @@
 //! the [`Effect`]s.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -141,7 +141,7 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
         ready: false,
         healthy: None,
         paused: false,
-        since: SystemTime::now(),
+        started: None,
         limits: cfg.limits,
         run: 0,
     };
@@ -684,7 +684,7 @@ impl Actor {
             last_exit: self.machine.last_exit(),
             healthy: self.healthy,
             paused: self.paused,
-            since: SystemTime::now(),
+            started: state.pid().map(|_| self.run_started.into_std()),
             limits: self.cfg.limits,
             run: self.run,
             state,
