@@ -8,6 +8,7 @@ pub mod completions;
 pub mod down;
 pub mod events;
 pub mod exit;
+pub mod listeners;
 pub mod logs;
 pub mod plan;
 pub mod reload;
