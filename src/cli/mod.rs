@@ -16,6 +16,7 @@ pub mod remote;
 pub mod schema;
 pub mod status;
 pub mod table;
+pub mod top;
 pub mod up;
 pub mod validate;
 
@@ -79,6 +80,8 @@ pub enum Command {
     Reload(reload::ReloadArgs),
     /// Ordered shutdown of the running instance.
     Down(down::DownArgs),
+    /// Live terminal UI: children, logs, events, errors and actions.
+    Top(top::TopArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
 }
@@ -104,6 +107,7 @@ impl Command {
             Self::Signal(args) => command::run_signal(args),
             Self::Reload(args) => reload::run(args),
             Self::Down(args) => down::run(args),
+            Self::Top(args) => top::run(args),
             Self::Completions(args) => completions::run(args),
         }
     }
