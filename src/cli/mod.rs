@@ -8,6 +8,7 @@ pub mod completions;
 pub mod down;
 pub mod events;
 pub mod exit;
+pub mod export;
 pub mod logs;
 pub mod plan;
 pub mod reload;
@@ -79,6 +80,8 @@ pub enum Command {
     Down(down::DownArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
+    /// Write the objects that run DIR elsewhere (`herder export kubernetes`).
+    Export(export::ExportArgs),
 }
 
 impl Command {
@@ -103,6 +106,7 @@ impl Command {
             Self::Reload(args) => reload::run(args),
             Self::Down(args) => down::run(args),
             Self::Completions(args) => completions::run(args),
+            Self::Export(args) => export::run(args),
         }
     }
 }
