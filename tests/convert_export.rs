@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use herder::convert::kubernetes::{self, Options, lint::lint};
 use herder::manifest::load_paths;
-use herder::manifest::spans::parse_documents;
+use herder::manifest::yaml_json::parse_documents;
 
 const CORPUS: &str = "tests/corpus/convert/export";
 const IMAGE: &str = "example.com/app:1";

@@ -14,23 +14,7 @@ use axum::response::IntoResponse;
 use super::error::HttpError;
 use super::server::AppState;
 use crate::reconcile::StatusReport;
-
-/// Every state a child can report, so each has a series even at zero.
-const STATES: [&str; 13] = [
-    "waiting",
-    "starting",
-    "running",
-    "ready",
-    "unhealthy",
-    "backoff",
-    "stopping",
-    "stopped",
-    "completed",
-    "failed",
-    "paused",
-    "quarantined",
-    "disabled",
-];
+use crate::reconcile::state::State as ChildState;
 
 /// `GET /metrics`.
 pub(super) async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, HttpError> {
@@ -47,7 +31,10 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<impl IntoRe
 
 /// The exposition text of `report`; `events` is the newest event sequence number.
 pub fn render(report: &StatusReport, events: u64) -> String {
-    let mut by_state: BTreeMap<&str, usize> = STATES.iter().map(|state| (*state, 0)).collect();
+    let mut by_state: BTreeMap<&str, usize> = ChildState::ALL
+        .iter()
+        .map(|state| (state.as_str(), 0))
+        .collect();
     for child in &report.children {
         *by_state.entry(child.state.as_str()).or_default() += 1;
     }
@@ -141,13 +128,13 @@ mod tests {
             children: vec![
                 ChildStatus {
                     name: "web".into(),
-                    state: "ready".into(),
+                    state: ChildState::Ready,
                     restarts: 2,
                     ..ChildStatus::default()
                 },
                 ChildStatus {
                     name: "db".into(),
-                    state: "ready".into(),
+                    state: ChildState::Ready,
                     ..ChildStatus::default()
                 },
             ],

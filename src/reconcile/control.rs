@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use super::core::{Command, CommandError};
+use super::state::State;
 use crate::events::EventLog;
 use crate::manifest::DesiredSet;
 use crate::manifest::diagnostic::Diagnostic;
@@ -193,9 +194,8 @@ pub struct StatusReport {
 pub struct ChildStatus {
     /// Child name.
     pub name: String,
-    /// `waiting`, `starting`, `running`, `ready`, `unhealthy`, `backoff`, `stopping`,
-    /// `stopped`, `completed`, `failed`, `paused`, `quarantined`, `disabled`.
-    pub state: String,
+    /// What it is doing: one of [`State::ALL`], in kebab-case.
+    pub state: State,
     /// Why it is in that state, when there is more to say ("waiting for db (ready)").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

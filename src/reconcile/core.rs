@@ -820,11 +820,24 @@ impl Reconciler {
     /// Whether another child that has a process and is going away (all of them, during
     /// shutdown) still needs `name`: dependents stop first.
     fn needed_by_departing(&self, name: &str) -> bool {
+        let replica_set = self.replica_set(name);
         self.slots.iter().any(|(other, slot)| {
             other != name
                 && (self.shutdown.is_some() || self.desired_spec(other).is_none())
-                && slot.live_specs().any(|spec| depends_on(spec, name))
+                && slot
+                    .live_specs()
+                    .any(|spec| depends_on(spec, name, replica_set))
         })
+    }
+
+    /// The replica set `name` belongs to (`web` for the replica `web-3`), from the spec it
+    /// runs or is desired with: a standalone child named `db-2` belongs to none.
+    fn replica_set(&self, name: &str) -> Option<&str> {
+        let running = self.slots.get(name).into_iter().flat_map(Slot::live_specs);
+        running
+            .chain(self.desired.children.get(name))
+            .find(|spec| spec.replica.is_some())
+            .map(|spec| spec.manifest.name.as_str())
     }
 
     fn retire(&mut self, name: &str, effects: &mut Vec<Effect>) {
@@ -889,10 +902,7 @@ impl Reconciler {
         }
         let needed = |name: &str| {
             // `name` itself, or the replica set `web` of a replica `web-3` (see `depends_on`).
-            let replica_set = name
-                .rsplit_once('-')
-                .filter(|(_, index)| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
-                .map(|(set, _)| set);
+            let replica_set = self.replica_set(name);
             [Some(name), replica_set]
                 .into_iter()
                 .flatten()
@@ -923,20 +933,18 @@ impl Reconciler {
     }
 }
 
-/// Whether `spec` declares a dependency on `name` (directly or on its replica set).
 /// Whether a slot is worth keeping: it tracks a process, or holds a desired child stopped.
 fn is_kept(name: &str, slot: &Slot, desired: &DesiredSet) -> bool {
     !slot.is_idle() || slot.hold.is_some() && desired.children.contains_key(name)
 }
 
-fn depends_on(spec: &ChildSpec, name: &str) -> bool {
-    spec.manifest.dependencies.iter().any(|dep| {
-        dep.0.name == name
-            || name
-                .strip_prefix(dep.0.name.as_str())
-                .and_then(|rest| rest.strip_prefix('-'))
-                .is_some_and(|index| index.bytes().all(|b| b.is_ascii_digit()))
-    })
+/// Whether `spec` declares a dependency on `name` or on `replica_set`, the set `name` is a
+/// replica of.
+fn depends_on(spec: &ChildSpec, name: &str, replica_set: Option<&str>) -> bool {
+    spec.manifest
+        .dependencies
+        .iter()
+        .any(|dep| dep.0.name == name || Some(dep.0.name.as_str()) == replica_set)
 }
 
 /// Asks the current incarnation to stop and forgets it as serving.

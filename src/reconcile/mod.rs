@@ -4,12 +4,17 @@
 //! scratch every time); [`run`] is the thin async shell that turns child reports, new
 //! desired sets, operator commands and signals into inputs and carries out the effects.
 
+pub mod admission;
 pub mod control;
 pub mod core;
+mod requests;
 pub mod run;
+pub mod state;
+mod views;
 
 #[cfg(test)]
 mod tests;
 
 pub use control::{ChildDetail, ChildStatus, Control, ControlError, Peer, Request, StatusReport};
 pub use core::{Command, CommandError, Effect, Input, Observation, Reconciler};
+pub use state::State;

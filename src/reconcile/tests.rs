@@ -481,3 +481,82 @@ fn a_stop_that_something_waits_for_still_reconciles() {
         ["spawn db#3"]
     );
 }
+
+/// Issue 15, defect 2: a standalone child named `db-2` is not a replica of `db`, so
+/// shutting down does not hold it back for the dependents of `db`.
+#[test]
+fn a_name_with_a_number_is_not_taken_for_a_replica() {
+    let mut r = Reconciler::new();
+    let standalone = spec(json!({"name": "db-2", "command": ["db", "2"]}));
+    step(&mut r, desired(1, [db(), standalone, web_on_db("started")]));
+    step(&mut r, observed("db", 1, Observation::Spawned));
+    step(&mut r, observed("db-2", 2, Observation::Spawned));
+    step(&mut r, observed("web", 3, Observation::Spawned));
+    let effects = step(
+        &mut r,
+        Input::Shutdown {
+            reason: "test".into(),
+        },
+    );
+    assert_eq!(names(&effects), ["stop db-2#2", "stop web#3"]);
+}
+
+/// The replicas of a set a child depends on wait for that child when shutting down.
+#[test]
+fn replicas_of_a_dependency_stop_after_their_dependents() {
+    let mut r = Reconciler::new();
+    let web = spec(json!({"name": "web", "command": ["web"], "dependencies": ["db"]}));
+    let mut specs = replicas("db", 2);
+    specs.push(web);
+    step(&mut r, desired(1, specs));
+    step(&mut r, observed("db-0", 1, Observation::Spawned));
+    step(&mut r, observed("db-1", 2, Observation::Spawned));
+    step(&mut r, observed("db-0", 1, Observation::Ready));
+    step(&mut r, observed("db-1", 2, Observation::Ready));
+    step(&mut r, observed("web", 3, Observation::Spawned));
+    let effects = step(
+        &mut r,
+        Input::Shutdown {
+            reason: "test".into(),
+        },
+    );
+    assert_eq!(names(&effects), ["stop web#3"]);
+}
+
+#[test]
+fn admission_checks_existence_permissions_and_shutdown() {
+    use super::admission::admit;
+    use super::control::ControlError;
+    let mut r = Reconciler::new();
+    let locked = spec(json!({
+        "name": "locked", "command": ["x"],
+        "command_permissions": {"restart": false, "stop": true, "signals": ["SIGHUP"]}
+    }));
+    step(&mut r, desired(1, [db(), locked]));
+    let unknown = admit(&r, &Command::Restart("nope".into()));
+    assert!(!unknown.allowed);
+    assert_eq!(
+        unknown.verdict,
+        Err(ControlError::Command(CommandError::UnknownChild(
+            "nope".into()
+        )))
+    );
+    let forbidden = admit(&r, &Command::Restart("locked".into()));
+    assert!(!forbidden.allowed);
+    assert!(matches!(
+        forbidden.verdict,
+        Err(ControlError::Forbidden { .. })
+    ));
+    assert!(admit(&r, &Command::Signal("locked".into(), Signal::Sighup)).allowed);
+    assert!(!admit(&r, &Command::Signal("locked".into(), Signal::Sigusr1)).allowed);
+    assert_eq!(admit(&r, &Command::Restart("db".into())).verdict, Ok(()));
+    step(
+        &mut r,
+        Input::Shutdown {
+            reason: "test".into(),
+        },
+    );
+    let late = admit(&r, &Command::Restart("db".into()));
+    assert!(late.allowed, "audited as allowed, refused for the shutdown");
+    assert_eq!(late.verdict, Err(ControlError::ShuttingDown));
+}

@@ -39,26 +39,12 @@ impl Role {
 
 /// Hosts that mean "this child itself" in a probe.
 fn is_local(host: &str) -> bool {
-    is_loopback(host) || matches!(host, "0.0.0.0" | "::" | "[::]" | "")
+    is_loopback(host) || matches!(host, "0.0.0.0" | "::" | "")
 }
 
 /// Loopback hosts: a program listening only there cannot be probed from the kubelet.
 fn is_loopback(host: &str) -> bool {
-    matches!(host, "127.0.0.1" | "localhost" | "::1" | "[::1]")
-}
-
-/// `(host, port, path)` of an `http://host[:port][/path]` URL.
-fn split_url(url: &str) -> Option<(&str, u16, &str)> {
-    let rest = url.strip_prefix("http://")?;
-    let (authority, path) = match rest.find('/') {
-        Some(cut) => (&rest[..cut], &rest[cut..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !authority.ends_with(']') => (host, port.parse().ok()?),
-        _ => (authority, 80),
-    };
-    Some((host, port, path))
+    matches!(host, "127.0.0.1" | "localhost" | "::1")
 }
 
 /// The ports of the child itself its probes connect to, sorted: the ports its Service
@@ -69,20 +55,18 @@ pub fn served_ports(manifest: &Manifest) -> Vec<u16> {
         .into_iter()
         .flatten()
     {
-        for check in probe.checks() {
-            match check {
-                Check::Http(http) => {
-                    if let Some((host, port, _)) = split_url(&http.url)
-                        && is_local(host)
-                    {
-                        ports.insert(port);
-                    }
+        match &probe.check {
+            Check::Http(http) => {
+                if let Ok(target) = http.target()
+                    && is_local(&target.host)
+                {
+                    ports.insert(target.port);
                 }
-                Check::Tcp(tcp) if is_local(&tcp.host) => {
-                    ports.insert(tcp.port);
-                }
-                _ => {}
             }
+            Check::Tcp(tcp) if is_local(&tcp.host) => {
+                ports.insert(tcp.port);
+            }
+            _ => {}
         }
     }
     ports.into_iter().collect()
@@ -91,19 +75,19 @@ pub fn served_ports(manifest: &Manifest) -> Vec<u16> {
 /// The Kubernetes check of a herder probe (`exec`, `httpGet` or `tcpSocket`), or `None`
 /// with a warning for `log_line`.
 fn handler(child: &mut Child<'_>, pointer: &str, probe: &Probe) -> Option<Map<String, Value>> {
-    let check = probe.checks().into_iter().next()?;
     let mut out = Map::new();
-    match check {
+    match &probe.check {
         Check::Exec(exec) => {
             out.insert("exec".into(), json!({"command": exec.command.argv()}));
         }
         Check::Http(http) => {
-            let (host, port, path) = split_url(&http.url)?;
-            let mut get = json!({"path": path, "port": port});
+            let target = http.target().ok()?;
+            let (host, port) = (target.host.as_str(), target.port);
+            let mut get = json!({"path": target.path, "port": port});
             if is_loopback(host) {
                 child.warn(&format!("{pointer}/http/url"), format!("the kubelet probes the pod's IP, not {host}: the program must listen on the pod's address (e.g. 0.0.0.0:{port})"));
             } else if !is_local(host) {
-                get["host"] = Value::from(host.trim_start_matches('[').trim_end_matches(']'));
+                get["host"] = Value::from(host);
             }
             if http.status != 200 {
                 child.warn(
@@ -217,24 +201,4 @@ pub fn startup_probe(child: &mut Child<'_>) -> Option<Value> {
         );
     }
     Some(Value::Object(out))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_split_into_host_port_path() {
-        assert_eq!(
-            split_url("http://127.0.0.1:8080/healthz"),
-            Some(("127.0.0.1", 8080, "/healthz"))
-        );
-        assert_eq!(split_url("http://db"), Some(("db", 80, "/")));
-        assert_eq!(
-            split_url("http://[::1]:9000/x?y=1"),
-            Some(("[::1]", 9000, "/x?y=1"))
-        );
-        assert_eq!(split_url("http://[::1]/"), Some(("[::1]", 80, "/")));
-        assert_eq!(split_url("ftp://x"), None);
-    }
 }
