@@ -9,6 +9,7 @@ pub mod down;
 pub mod events;
 pub mod exit;
 pub mod export;
+pub mod listeners;
 pub mod logs;
 pub mod plan;
 pub mod reload;
