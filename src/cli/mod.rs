@@ -8,6 +8,7 @@ pub mod completions;
 pub mod down;
 pub mod events;
 pub mod exit;
+pub mod export;
 pub mod listeners;
 pub mod logs;
 pub mod plan;
@@ -87,6 +88,8 @@ pub enum Command {
     Top(top::TopArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
+    /// Write the objects that run DIR elsewhere (`herder export kubernetes`).
+    Export(export::ExportArgs),
 }
 
 impl Command {
@@ -113,6 +116,7 @@ impl Command {
             Self::Down(args) => down::run(args),
             Self::Top(args) => top::run(args),
             Self::Completions(args) => completions::run(args),
+            Self::Export(args) => export::run(args),
         }
     }
 }
