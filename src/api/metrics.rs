@@ -100,6 +100,31 @@ pub fn render(report: &StatusReport, events: u64) -> String {
         "Events logged since start.",
     );
     let _ = writeln!(out, "herder_events_total {events}");
+    header_lines(
+        &mut out,
+        "herder_log_lost_lines_total",
+        "counter",
+        "Captured lines a child's log file could not take (full disk, I/O error, writer behind).",
+    );
+    for child in &report.children {
+        let _ = writeln!(
+            out,
+            "herder_log_lost_lines_total{{child=\"{}\"}} {}",
+            escape(&child.name),
+            child.logs.lost_lines
+        );
+    }
+    header_lines(
+        &mut out,
+        "herder_events_lost_total",
+        "counter",
+        "Events the journal file (events.jsonl) could not take.",
+    );
+    let _ = writeln!(
+        out,
+        "herder_events_lost_total {}",
+        report.journal.lost_events
+    );
     out
 }
 

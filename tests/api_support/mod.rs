@@ -71,7 +71,8 @@ pub struct Lines {
 }
 
 impl Lines {
-    fn spawn(stream: impl Read + Send + 'static) -> Self {
+    /// Reads `stream` line by line on a thread of its own.
+    pub fn spawn(stream: impl Read + Send + 'static) -> Self {
         let (tx, rx) = mpsc::channel();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
