@@ -71,7 +71,6 @@ fn a_full_disk_costs_counted_lines_and_writing_resumes() {
     );
     let full = instance.child("flood");
     assert!(full["logs"]["lost_lines"].as_u64() > Some(0), "{full:#}");
-    assert!(full["logs"]["error"].is_string(), "{full:#}");
 
     // The child is not blocked: it keeps running and its lines keep reaching the ring.
     let before = last_number(&instance).expect("a number in the ring");

@@ -8,6 +8,7 @@ pub mod completions;
 pub mod down;
 pub mod events;
 pub mod exit;
+pub mod listeners;
 pub mod logs;
 pub mod plan;
 pub mod reload;
@@ -23,6 +24,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::error_chain::ErrorChain;
 use exit::Exit;
 
 /// herder keeps a set of Linux processes in line with a directory of YAML manifests.
@@ -153,11 +155,5 @@ pub fn color_enabled(stream: &impl IsTerminal) -> bool {
 
 /// Prints `herder: error: <error>` and its causes to stderr.
 pub fn print_error(err: &dyn std::error::Error) {
-    let mut text = format!("herder: error: {err}");
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(&format!("\n  caused by: {cause}"));
-        source = cause.source();
-    }
-    eprintln!("{text}");
+    eprintln!("herder: error: {}", ErrorChain::lines(err));
 }

@@ -48,6 +48,9 @@ pub struct UpArgs {
     /// Do not print the children's output (it is still captured in logs).
     #[arg(long, short)]
     pub quiet: bool,
+    /// The optional TCP listeners (`--metrics`, `--web`).
+    #[command(flatten)]
+    pub listeners: super::listeners::ListenerArgs,
 }
 
 /// Why `herder up` could not run.
@@ -71,6 +74,8 @@ enum UpError {
     Spawner(#[from] crate::supervise::spawn::SpawnError),
     #[error(transparent)]
     Api(#[from] api::ApiError),
+    #[error(transparent)]
+    Listener(#[from] super::listeners::ListenerError),
     #[error("cannot install signal handlers")]
     Signals(#[source] std::io::Error),
     #[error("cannot print the manifest diagnostics")]
@@ -199,6 +204,7 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
         manifest_dir: dir.clone(),
     };
     let closing = CancellationToken::new();
+    args.listeners.start(&control, &closing).await?;
     let server = tokio::spawn(api::serve(
         listener,
         control,

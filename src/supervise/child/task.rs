@@ -28,6 +28,7 @@ use super::config::{self, RunConfig};
 use super::handle::ChildHandle;
 use super::state::{ChildState, Effect, Input, Machine};
 use super::status::ChildStatus;
+use crate::error_chain::ErrorChain;
 use crate::manifest::ChildSpec;
 use crate::supervise::backoff::{Backoff, XorShift};
 use crate::supervise::event::{ChildEvent, ChildEventKind};
@@ -339,7 +340,7 @@ impl Actor {
             let result = match &spec.check {
                 Check::Exec { .. } => match config::exec_env(&child, &herder_env).await {
                     Ok(exec_env) => probe::attempt(&spec.check, spec.timeout, &exec_env).await,
-                    Err(e) => Err(format!("exec: {}", error_chain(&e))),
+                    Err(e) => Err(format!("exec: {}", ErrorChain::inline(&e))),
                 },
                 check => probe::attempt(check, spec.timeout, &ExecEnv::default()).await,
             };
@@ -652,11 +653,14 @@ impl Actor {
             let result = async {
                 let request = config::request(&spec, &herder_env)
                     .await
-                    .map_err(|e| error_chain(&e))?;
+                    .map_err(|e| ErrorChain::inline(&e).to_string())?;
                 // Before the process exists: its first line is redacted already.
                 log.add_secrets(redact::secret_values(&spec.manifest, &request.env));
                 let spawner = Spawner::global().map_err(|e| e.to_string())?;
-                let spawned = spawner.spawn(request).await.map_err(|e| error_chain(&e))?;
+                let spawned = spawner
+                    .spawn(request)
+                    .await
+                    .map_err(|e| ErrorChain::inline(&e).to_string())?;
                 Ok(spawned)
             }
             .await;
@@ -706,17 +710,6 @@ impl Actor {
             changed
         });
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
 }
 
 fn mib(bytes: u64) -> String {

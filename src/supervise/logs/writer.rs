@@ -6,13 +6,13 @@
 //! disk slows the flooding child down a little; a stalled one costs lines, never a blocked
 //! child). Whatever cannot be written, because the queue stayed full or the write failed
 //! (`ENOSPC`, `EIO`, a vanished directory), is counted per child as lost lines; the first
-//! failure and the recovery are reported once each (an event, see [`Report`]), and every
-//! batch tries the disk again, so writing resumes as soon as space is back.
+//! failure and the recovery are reported once each (an event, see [`Report`]), and the disk
+//! is tried again every [`RETRY`], so writing resumes as soon as space is back.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,10 @@ pub const QUEUE_BYTES: usize = 8 << 20;
 
 /// How long a pump waits for room in the queue before it counts a batch as lost.
 pub const PATIENCE: Duration = Duration::from_secs(1);
+
+/// While a file fails, how often the disk is tried again; batches in between count as lost
+/// without a write. Bounds the failed/resumed events of a disk on the edge of full.
+pub const RETRY: Duration = Duration::from_millis(250);
 
 /// A change in a child's ability to write its log file, for the event log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,7 +71,8 @@ pub(super) struct FileSink {
     lost: AtomicU64,
     /// Lost lines when the current failure began.
     lost_before: AtomicU64,
-    failing: Mutex<Option<String>>,
+    /// The error writing fails with, and when the disk may be tried again.
+    failing: Mutex<Option<(String, Instant)>>,
 }
 
 impl FileSink {
@@ -86,7 +91,7 @@ impl FileSink {
         self.file.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn failing(&self) -> MutexGuard<'_, Option<String>> {
+    fn failing(&self) -> MutexGuard<'_, Option<(String, Instant)>> {
         self.failing.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -102,7 +107,7 @@ impl FileSink {
     pub(super) fn health(&self) -> FileHealth {
         FileHealth {
             lost_lines: self.lost.load(Ordering::Relaxed),
-            error: self.failing().clone(),
+            error: self.failing().as_ref().map(|(error, _)| error.clone()),
         }
     }
 }
@@ -174,8 +179,15 @@ impl Drop for Writer {
 /// Writes one batch and keeps the sink's health up to date.
 fn write(batch: &Batch, reporter: Option<&Reporter>) {
     let sink = &batch.sink;
-    let result = sink.file().write_lines(&batch.bytes);
     let mut failing = sink.failing();
+    if failing
+        .as_ref()
+        .is_some_and(|(_, retry)| Instant::now() < *retry)
+    {
+        sink.lose(batch.lines);
+        return;
+    }
+    let result = sink.file().write_lines(&batch.bytes);
     match result {
         Ok(()) => {
             if failing.take().is_some() {
@@ -202,7 +214,7 @@ fn write(batch: &Batch, reporter: Option<&Reporter>) {
                     });
                 }
             }
-            *failing = Some(error.to_string());
+            *failing = Some((error.to_string(), Instant::now() + RETRY));
             sink.lose(lines);
         }
     }
