@@ -146,6 +146,14 @@ impl HttpError {
                 Self::new(StatusCode::CONFLICT, "quarantined", error.to_string())
                     .with_hint(format!("`herder release {name}` ends the quarantine"))
             }
+            ControlError::Command(CommandError::NotOneshot(name)) => {
+                Self::new(StatusCode::CONFLICT, "not-oneshot", error.to_string())
+                    .with_hint(format!("`herder restart {name}` restarts a service"))
+            }
+            ControlError::Command(CommandError::AlreadyRunning(_)) => {
+                Self::new(StatusCode::CONFLICT, "already-running", error.to_string())
+                    .with_hint("wait for the run to end, or `herder restart` it")
+            }
             ControlError::Forbidden { .. } => {
                 Self::new(StatusCode::FORBIDDEN, "forbidden", error.to_string())
                     .with_hint("allow it under `command_permissions` in the child's manifest")
@@ -178,7 +186,7 @@ mod tests {
     fn refusals_map_to_status_codes() {
         let forbidden = ControlError::Forbidden {
             name: "web".into(),
-            verb: "stop".into(),
+            verb: crate::reconcile::VerbName::Stop,
         };
         assert_eq!(HttpError::refused(&forbidden).status, StatusCode::FORBIDDEN);
         let not_running = ControlError::Command(CommandError::NotRunning("web".into()));

@@ -8,6 +8,7 @@ pub mod completions;
 pub mod down;
 pub mod events;
 pub mod exit;
+pub mod export;
 pub mod listeners;
 pub mod logs;
 pub mod plan;
@@ -16,6 +17,7 @@ pub mod remote;
 pub mod schema;
 pub mod status;
 pub mod table;
+pub mod top;
 pub mod up;
 pub mod validate;
 
@@ -25,6 +27,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::error_chain::ErrorChain;
+use crate::reconcile::VerbName;
 use exit::Exit;
 
 /// herder keeps a set of Linux processes in line with a directory of YAML manifests.
@@ -75,12 +78,18 @@ pub enum Command {
     Release(command::CommandArgs),
     /// Send a signal to a child's process group.
     Signal(command::SignalArgs),
+    /// Start a oneshot now (its schedule, if any, carries on).
+    Run(command::CommandArgs),
     /// Rescan the manifest directory now.
     Reload(reload::ReloadArgs),
     /// Ordered shutdown of the running instance.
     Down(down::DownArgs),
+    /// Live terminal UI: children, logs, events, errors and actions.
+    Top(top::TopArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
+    /// Write the objects that run DIR elsewhere (`herder export kubernetes`).
+    Export(export::ExportArgs),
 }
 
 impl Command {
@@ -94,17 +103,20 @@ impl Command {
             Self::Status(args) => status::run(args),
             Self::Logs(args) => logs::run(args),
             Self::Events(args) => events::run(args),
-            Self::Restart(args) => command::run("restart", args),
-            Self::Stop(args) => command::run("stop", args),
-            Self::Start(args) => command::run("start", args),
-            Self::Pause(args) => command::run("pause", args),
-            Self::Resume(args) => command::run("resume", args),
-            Self::Quarantine(args) => command::run("quarantine", args),
-            Self::Release(args) => command::run("release", args),
+            Self::Restart(args) => command::run(VerbName::Restart, args),
+            Self::Stop(args) => command::run(VerbName::Stop, args),
+            Self::Start(args) => command::run(VerbName::Start, args),
+            Self::Pause(args) => command::run(VerbName::Pause, args),
+            Self::Resume(args) => command::run(VerbName::Resume, args),
+            Self::Quarantine(args) => command::run(VerbName::Quarantine, args),
+            Self::Release(args) => command::run(VerbName::Release, args),
             Self::Signal(args) => command::run_signal(args),
+            Self::Run(args) => command::run(VerbName::Run, args),
             Self::Reload(args) => reload::run(args),
             Self::Down(args) => down::run(args),
+            Self::Top(args) => top::run(args),
             Self::Completions(args) => completions::run(args),
+            Self::Export(args) => export::run(args),
         }
     }
 }

@@ -222,7 +222,7 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
         socket.display(),
         state_dir.display()
     );
-    let code = reconcile(Wiring {
+    let outcome = reconcile(Wiring {
         generations,
         watcher,
         requests,
@@ -243,7 +243,7 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
     if let Ok(Err(error)) = server.await {
         print_error(&error);
     }
-    Ok(code)
+    Ok(i32::from(Exit::of(outcome)))
 }
 
 /// What `herder validate` says about a directory without errors, from the watcher's first

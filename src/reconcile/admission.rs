@@ -4,8 +4,9 @@
 //! The shell audits every command with the verdict this returns (allowed or refused), then
 //! feeds the admitted ones to [`Reconciler::step`] or [`Reconciler::commands`].
 
+use super::command::{Command, CommandError, Verb};
 use super::control::ControlError;
-use super::core::{Command, CommandError, Reconciler};
+use super::core::Reconciler;
 
 /// The verdict on one command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,7 +21,7 @@ pub struct Admission {
 /// Decides on `command`: the child must exist (desired or still running), its
 /// `command_permissions` must permit the verb, and herder must not be shutting down.
 pub fn admit(core: &Reconciler, command: &Command) -> Admission {
-    let (verb, name) = command.describe();
+    let name = command.child.as_str();
     let known = core.desired().children.contains_key(name) || core.slots().contains_key(name);
     let allowed = known && permitted(core, command);
     let verdict = if !known {
@@ -28,7 +29,7 @@ pub fn admit(core: &Reconciler, command: &Command) -> Admission {
     } else if !allowed {
         Err(ControlError::Forbidden {
             name: name.to_owned(),
-            verb: verb.to_owned(),
+            verb: command.verb.name(),
         })
     } else if core.is_shutting_down() {
         Err(ControlError::ShuttingDown)
@@ -40,7 +41,7 @@ pub fn admit(core: &Reconciler, command: &Command) -> Admission {
 
 /// `command_permissions` of the child's spec in force (desired, else running).
 fn permitted(core: &Reconciler, command: &Command) -> bool {
-    let (_, name) = command.describe();
+    let name = command.child.as_str();
     let spec = core.desired().children.get(name).or_else(|| {
         core.slots()
             .get(name)?
@@ -52,10 +53,10 @@ fn permitted(core: &Reconciler, command: &Command) -> bool {
         return false;
     };
     let permissions = &spec.manifest.command_permissions;
-    match command {
-        Command::Restart(_) => permissions.restart,
-        Command::Stop(_) | Command::Pause(_) | Command::Quarantine(..) => permissions.stop,
-        Command::Signal(_, signal) => permissions.signals.contains(signal),
-        Command::Start(_) | Command::Resume(_) | Command::Release(_) => true,
+    match &command.verb {
+        Verb::Restart | Verb::Run => permissions.restart,
+        Verb::Stop | Verb::Pause | Verb::Quarantine(_) => permissions.stop,
+        Verb::Signal(signal) => permissions.signals.contains(signal),
+        Verb::Start | Verb::Resume | Verb::Release => true,
     }
 }

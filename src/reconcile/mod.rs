@@ -5,8 +5,10 @@
 //! desired sets, operator commands and signals into inputs and carries out the effects.
 
 pub mod admission;
+pub mod command;
 pub mod control;
 pub mod core;
+pub mod outcome;
 mod requests;
 pub mod run;
 pub mod state;
@@ -15,6 +17,8 @@ mod views;
 #[cfg(test)]
 mod tests;
 
+pub use command::{Command, CommandError, Verb, VerbName};
 pub use control::{ChildDetail, ChildStatus, Control, ControlError, Peer, Request, StatusReport};
-pub use core::{Command, CommandError, Effect, Input, Observation, Reconciler};
+pub use core::{Effect, Input, Observation, Reconciler};
+pub use outcome::Outcome;
 pub use state::State;

@@ -3,8 +3,9 @@
 //! plans and shutdown.
 
 use super::admission::{self, Admission};
+use super::command::Command;
 use super::control::{ControlError, Request};
-use super::core::{Command, Input};
+use super::core::Input;
 use super::run::Shell;
 use crate::events::EventKind;
 use crate::plan;
@@ -123,8 +124,14 @@ impl Shell {
         reason: Option<String>,
     ) -> Result<(), ControlError> {
         let Admission { allowed, verdict } = admission::admit(&self.core, command);
-        let (verb, name) = command.describe();
-        self.audit(Some(name), verb, (uid, pid), reason, allowed);
+        let verb = command.verb.name();
+        self.audit(
+            Some(&command.child),
+            verb.as_str(),
+            (uid, pid),
+            reason,
+            allowed,
+        );
         verdict
     }
 }

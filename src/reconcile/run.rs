@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::control::{ControlError, Request};
 use super::core::{Effect, Input, Observation, Reconciler};
+use super::outcome::Outcome;
 use crate::events::{EventKind, EventLog};
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::model::Signal;
@@ -25,9 +26,6 @@ use crate::supervise::child::{ChildContext, ChildHandle, spawn_child};
 use crate::supervise::event::{ChildEvent, ChildEventKind};
 use crate::supervise::os::signal_group;
 use crate::watch::{Generation, WatchHandle};
-
-/// Exit code after a second shutdown signal killed everything at once.
-pub const EXIT_KILLED: i32 = 130;
 
 /// A generation that changed at least this many files returns free heap memory to the
 /// system once applied.
@@ -51,8 +49,8 @@ pub struct Wiring {
     pub logs_dir: Option<PathBuf>,
 }
 
-/// Runs until everything has stopped after a shutdown; returns herder's exit code.
-pub async fn run(wiring: Wiring) -> std::io::Result<i32> {
+/// Runs until everything has stopped after a shutdown; returns how it ended.
+pub async fn run(wiring: Wiring) -> std::io::Result<Outcome> {
     let Wiring {
         mut generations,
         watcher,
@@ -95,7 +93,7 @@ pub async fn run(wiring: Wiring) -> std::io::Result<i32> {
             _ = hangup.recv() => shell.watcher.rescan_now(),
         }
     }
-    Ok(shell.exit.unwrap_or(0))
+    Ok(shell.exit.unwrap_or(Outcome::Stopped))
 }
 
 /// The reconciler task's state: the core, the child handles and what the views report.
@@ -109,7 +107,7 @@ pub(super) struct Shell {
     pub(super) errors: Vec<Diagnostic>,
     pub(super) reloads: u64,
     pub(super) last_reload_ms: Option<f64>,
-    exit: Option<i32>,
+    exit: Option<Outcome>,
 }
 
 impl Shell {
@@ -185,9 +183,9 @@ impl Shell {
                         let _ = signal_group(pid, nix::sys::signal::Signal::SIGKILL);
                     }
                 }
-                self.exit = Some(EXIT_KILLED);
+                self.exit = Some(Outcome::Killed);
             }
-            Effect::Exit(code) => self.exit = Some(code),
+            Effect::Exit(outcome) => self.exit = Some(outcome),
         }
     }
 
