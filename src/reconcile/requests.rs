@@ -59,6 +59,9 @@ impl Shell {
                 }
                 let _ = reply.send(verdicts);
             }
+            Request::Scheduled { reply } => {
+                let _ = reply.send(self.core.scheduled());
+            }
             Request::Reload { peer, reply } => {
                 self.audit(None, "reload", (peer.uid, peer.pid), None, true);
                 self.watcher.rescan_now();
