@@ -91,3 +91,48 @@ fn selectors_pick_children_and_say_when_none_match() {
         .herder(&["status", "-l", "team=nobody"])
         .expect_code(1);
 }
+
+#[test]
+fn a_quarantine_and_a_stop_survive_a_restart_of_herder() {
+    let mut instance = Instance::start_explicit(&[
+        ("web.yaml", "name: web\ncommand: [\"sleep\", \"60\"]\n"),
+        ("api.yaml", "name: api\ncommand: [\"sleep\", \"60\"]\n"),
+        ("db.yaml", "name: db\ncommand: [\"sleep\", \"60\"]\n"),
+    ]);
+    instance.ready("web");
+    instance.ready("api");
+    instance.ready("db");
+    instance
+        .herder(&["quarantine", "web", "--reason", "disk full"])
+        .expect_code(0);
+    instance
+        .herder(&["stop", "api", "--reason", "maintenance", "--wait"])
+        .expect_code(0);
+    instance.wait_state("web", "quarantined");
+    instance.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(instance.wait_exit().success());
+    instance.launch();
+    instance.ready("db");
+    let web = instance.wait_state("web", "quarantined");
+    assert_eq!(web["reason"], "disk full", "{web:#}");
+    assert!(
+        web["held_since"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{web:#}"
+    );
+    assert!(
+        web.get("pid").is_none(),
+        "a held child is not started: {web:#}"
+    );
+    let api = instance.wait_state("api", "stopped");
+    assert_eq!(api["reason"], "maintenance", "{api:#}");
+    // Until released or started.
+    instance
+        .herder(&["release", "web", "--wait"])
+        .expect_code(0);
+    instance.herder(&["start", "api", "--wait"]).expect_code(0);
+    instance.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(instance.wait_exit().success());
+    instance.launch();
+    instance.ready("web");
+    instance.ready("api");
+}

@@ -235,6 +235,7 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
         context,
         child_events,
         logs_dir: Some(logs_dir),
+        holds: Some(state_dir.join("holds.json")),
     })
     .await
     .map_err(UpError::Signals)?;

@@ -216,6 +216,10 @@ pub struct ChildStatus {
     /// The manifest's labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Since when an operator hold (`stop`, `quarantine`) keeps it out, RFC 3339 UTC; the
+    /// hold's reason is in `reason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_since: Option<String>,
     /// A scheduled oneshot's next slot, RFC 3339 UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_run: Option<String>,

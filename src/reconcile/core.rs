@@ -273,6 +273,14 @@ impl Reconciler {
         &self.plan
     }
 
+    /// Puts back holds kept from an earlier run of herder (before the first desired set, so
+    /// that a held child is not started).
+    pub fn restore_holds(&mut self, holds: impl IntoIterator<Item = (String, Hold)>) {
+        for (name, hold) in holds {
+            self.slots.entry(name).or_default().hold = Some(hold);
+        }
+    }
+
     /// The enabled oneshots with a schedule, and whether a run of each is going.
     pub fn scheduled(&self) -> Vec<ScheduledChild> {
         self.desired

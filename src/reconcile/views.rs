@@ -129,6 +129,14 @@ impl Shell {
             }
             _ => {}
         }
+        if hold.is_some()
+            && let Some(record) = self.holds.get(name)
+        {
+            status.held_since = Some(record.since.clone());
+            if status.reason.is_none() {
+                status.reason = record.reason.clone();
+            }
+        }
         status
     }
 
