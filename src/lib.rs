@@ -18,6 +18,7 @@ pub mod cli;
 pub mod convert;
 pub mod error_chain;
 pub mod events;
+pub mod json_file;
 pub mod manifest;
 pub mod paths;
 pub mod plan;

@@ -4,13 +4,13 @@
 //! by a restart of herder. Bounded by the number of children.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use super::core::{Hold, Slot};
+use crate::json_file;
 
 /// One hold as kept on disk and shown in status.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,11 +35,7 @@ impl HoldStore {
     /// The holds kept at `path` (none when it is missing or unreadable); `None` keeps
     /// them in memory only.
     pub fn open(path: Option<PathBuf>) -> Self {
-        let records = path
-            .as_ref()
-            .and_then(|path| fs::read(path).ok())
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
+        let records = json_file::load(path.as_deref());
         Self { path, records }
     }
 
@@ -95,20 +91,9 @@ impl HoldStore {
             );
             changed = true;
         }
-        if changed {
-            self.write()?;
+        match &self.path {
+            Some(path) if changed => json_file::save(path, &self.records),
+            _ => Ok(()),
         }
-        Ok(())
-    }
-
-    fn write(&self) -> io::Result<()> {
-        let Some(path) = &self.path else {
-            return Ok(());
-        };
-        let temporary = path.with_extension("json.tmp");
-        let mut file = fs::File::create(&temporary)?;
-        file.write_all(&serde_json::to_vec_pretty(&self.records).map_err(io::Error::other)?)?;
-        file.sync_all()?;
-        fs::rename(&temporary, path)
     }
 }

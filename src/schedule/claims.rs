@@ -6,11 +6,11 @@
 //! children no longer scheduled are dropped at the next write.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::PathBuf;
 
 use super::slots::Slot;
+use crate::json_file;
 
 /// The last claimed slot of every schedule, and where they are kept.
 #[derive(Debug)]
@@ -23,11 +23,7 @@ impl Claims {
     /// The claims kept at `path` (none when it does not exist or cannot be read: every
     /// schedule then starts afresh); `None` keeps them in memory only.
     pub fn open(path: Option<PathBuf>) -> Self {
-        let last = path
-            .as_ref()
-            .and_then(|path| fs::read(path).ok())
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
+        let last = json_file::load(path.as_deref());
         Self { path, last }
     }
 
@@ -47,14 +43,10 @@ impl Claims {
         let keep: Vec<&str> = keep.into_iter().collect();
         self.last.retain(|name, _| keep.contains(&name.as_str()));
         self.last.insert(child.to_owned(), slot);
-        let Some(path) = &self.path else {
-            return Ok(());
-        };
-        let temporary = path.with_extension("json.tmp");
-        let mut file = fs::File::create(&temporary)?;
-        file.write_all(&serde_json::to_vec(&self.last).map_err(io::Error::other)?)?;
-        file.sync_all()?;
-        fs::rename(&temporary, path)
+        match &self.path {
+            Some(path) => json_file::save(path, &self.last),
+            None => Ok(()),
+        }
     }
 }
 
