@@ -9,6 +9,7 @@ pub mod down;
 pub mod events;
 pub mod exit;
 pub mod export;
+pub mod import;
 pub mod listeners;
 pub mod logs;
 pub mod plan;
@@ -87,6 +88,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Write the objects that run DIR elsewhere (`herder export kubernetes`).
     Export(export::ExportArgs),
+    /// Write manifests from a compose, process-compose or Procfile file.
+    Import(import::ImportArgs),
 }
 
 impl Command {
@@ -113,6 +116,7 @@ impl Command {
             Self::Down(args) => down::run(args),
             Self::Completions(args) => completions::run(args),
             Self::Export(args) => export::run(args),
+            Self::Import(args) => import::run(args),
         }
     }
 }

@@ -193,16 +193,6 @@ fn container(child: &mut Child<'_>, manifest: &Manifest, image: &str, env: Vec<V
     Value::Object(out)
 }
 
-/// A byte count as a Kubernetes quantity: the largest binary suffix that divides it.
-pub fn memory_quantity(bytes: u64) -> String {
-    for (shift, suffix) in [(40, "Ti"), (30, "Gi"), (20, "Mi"), (10, "Ki")] {
-        if bytes != 0 && bytes.is_multiple_of(1 << shift) {
-            return format!("{}{suffix}", bytes >> shift);
-        }
-    }
-    bytes.to_string()
-}
-
 /// Cores as a Kubernetes quantity in millicores, rounded up to 1m.
 pub fn cpu_quantity(cores: f64) -> String {
     let millis = (cores * 1000.0).ceil().max(1.0);
@@ -219,7 +209,8 @@ fn resources(child: &mut Child<'_>, manifest: &Manifest) -> Option<Value> {
     if let Some(memory) = limits.memory {
         quantities.insert(
             "memory".into(),
-            Value::from(memory_quantity(memory.bytes())),
+            // herder's canonical size form (`128Mi`, binary suffixes) is a Kubernetes quantity.
+            Value::from(memory.to_string()),
         );
     }
     if let Some(cpu) = limits.cpu {
@@ -306,9 +297,6 @@ mod tests {
 
     #[test]
     fn quantities() {
-        assert_eq!(memory_quantity(128 << 20), "128Mi");
-        assert_eq!(memory_quantity(1 << 30), "1Gi");
-        assert_eq!(memory_quantity(1500), "1500");
         assert_eq!(cpu_quantity(0.5), "500m");
         assert_eq!(cpu_quantity(2.0), "2");
         assert_eq!(cpu_quantity(0.0001), "1m");
