@@ -14,11 +14,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::command::{Command, CommandError, Verb, VerbName};
 use super::state::State;
-use crate::events::EventLog;
+use crate::events::{EventLog, JournalHealth};
 use crate::manifest::DesiredSet;
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::model::Manifest;
 use crate::plan::Plan;
+use crate::supervise::logs::FileHealth;
 
 /// Who sent a request, from the socket's `SO_PEERCRED`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +151,9 @@ pub struct StatusReport {
     pub last_reload_ms: Option<f64>,
     /// Whether an ordered shutdown is in progress.
     pub shutting_down: bool,
+    /// How the event journal file (`events.jsonl`) is doing: events it could not take.
+    #[serde(default)]
+    pub journal: JournalHealth,
 }
 
 /// One child's status.
@@ -184,6 +188,9 @@ pub struct ChildStatus {
     /// Each configured limit and how it is enforced.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub limits: Vec<LimitStatus>,
+    /// How its captured output is doing: lines its log file could not take.
+    #[serde(default)]
+    pub logs: FileHealth,
     /// The manifest file that declares it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<PathBuf>,
