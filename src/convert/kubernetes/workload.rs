@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::deps::Wait;
+use super::cronjob::cron_job;
+use super::deps::{Wait, protocol_name};
 use super::probes::{self, Role};
 use super::rbac::account_name;
 use super::{Child, map, whole_seconds};
@@ -106,12 +107,16 @@ fn job(child: &mut Child<'_>, manifest: &Manifest, metadata: Value, template: Va
     if !manifest.enabled {
         spec.insert("suspend".into(), Value::Bool(true));
     }
-    json!({
+    let job = json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": metadata,
         "spec": spec,
-    })
+    });
+    match &manifest.schedule {
+        Some(schedule) => cron_job(child, schedule, job),
+        None => job,
+    }
 }
 
 /// The pod's restart policy: `Always` for a Deployment (the only one it allows), `OnFailure`
@@ -173,6 +178,9 @@ fn container(child: &mut Child<'_>, manifest: &Manifest, image: &str, env: Vec<V
     if !env.is_empty() {
         out.insert("env".into(), Value::Array(env));
     }
+    if !manifest.ports.is_empty() {
+        out.insert("ports".into(), container_ports(child, manifest));
+    }
     if let Some(resources) = resources(child, manifest) {
         out.insert("resources".into(), resources);
     }
@@ -191,6 +199,28 @@ fn container(child: &mut Child<'_>, manifest: &Manifest, image: &str, env: Vec<V
         out.insert("startupProbe".into(), startup);
     }
     Value::Object(out)
+}
+
+/// The declared ports as container ports; a warning for one bound to loopback only.
+fn container_ports(child: &mut Child<'_>, manifest: &Manifest) -> Value {
+    let mut ports = Vec::new();
+    for (i, port) in manifest.ports.iter().enumerate() {
+        let spec = &port.0;
+        if let Some(host) = &spec.host
+            && matches!(host.as_str(), "127.0.0.1" | "localhost" | "::1")
+        {
+            child.warn(
+                &format!("/ports/{i}/host"),
+                format!("a Service reaches the pod's IP, not {host}: the program must listen on the pod's address"),
+            );
+        }
+        ports.push(json!({
+            "name": format!("{}-{}", spec.protocol, spec.port),
+            "containerPort": spec.port,
+            "protocol": protocol_name(spec.protocol),
+        }));
+    }
+    Value::Array(ports)
 }
 
 /// Cores as a Kubernetes quantity in millicores, rounded up to 1m.
