@@ -80,7 +80,7 @@ fn expression(child: &mut Child<'_>, schedule: &Schedule) -> String {
         .every
         .map_or(60, |every| every.get().as_secs().max(1));
     let minutes = secs / 60;
-    let exact = secs % 60 == 0;
+    let exact = secs.is_multiple_of(60);
     let expression = match minutes {
         _ if !exact || minutes == 0 => None,
         m if m < 60 && 60 % m == 0 => Some(format!("*/{m} * * * *")),
