@@ -312,18 +312,14 @@ fn resources(
                             .push(cx.source.note(&item_at, "resource_limits.memory"));
                     }
                 }
-                "cpus" => match scalar(value).parse::<f64>() {
-                    Ok(cpus) if cpus >= 0.001 => {
-                        limits.insert("cpu".into(), json!(cpus));
+                "cpus" => {
+                    if let Some(cpus) = cpus(cx, value, &item_at, errors) {
+                        limits.insert("cpu".into(), cpus);
                         import
                             .mapped
                             .push(cx.source.note(&item_at, "resource_limits.cpu"));
                     }
-                    _ => errors.push(cx.source.value_note(
-                        &item_at,
-                        format!("`{}` is not a number of CPUs", scalar(value)),
-                    )),
-                },
+                }
                 "pids" => match value.as_u64() {
                     Some(pids) if pids > 0 => {
                         limits.insert("processes".into(), Value::from(pids));
@@ -376,19 +372,13 @@ fn limits(
             .mapped
             .push(cx.source.note(&at("mem_limit"), "resource_limits.memory"));
     }
-    if let Some(value) = service.get("cpus") {
-        match scalar(value).parse::<f64>() {
-            Ok(cpus) if cpus >= 0.001 => {
-                limits.insert("cpu".into(), json!(cpus));
-                import
-                    .mapped
-                    .push(cx.source.note(&at("cpus"), "resource_limits.cpu"));
-            }
-            _ => errors.push(cx.source.value_note(
-                &at("cpus"),
-                format!("`{}` is not a number of CPUs", scalar(value)),
-            )),
-        }
+    if let Some(value) = service.get("cpus")
+        && let Some(cpus) = cpus(cx, value, &at("cpus"), errors)
+    {
+        limits.insert("cpu".into(), cpus);
+        import
+            .mapped
+            .push(cx.source.note(&at("cpus"), "resource_limits.cpu"));
     }
     if let Some(pids) = service
         .get("pids_limit")
@@ -496,4 +486,18 @@ fn memory(cx: &Context<'_>, value: &Value, at: &str, errors: &mut Vec<Note>) -> 
         );
     }
     size.map(Value::from)
+}
+
+/// A number of CPUs (`0.5`, `"1.5"`) for `resource_limits.cpu`, or an error.
+fn cpus(cx: &Context<'_>, value: &Value, at: &str, errors: &mut Vec<Note>) -> Option<Value> {
+    match scalar(value).parse::<f64>() {
+        Ok(cpus) if (0.001..=1024.0).contains(&cpus) => Some(json!(cpus)),
+        _ => {
+            errors.push(
+                cx.source
+                    .value_note(at, format!("`{}` is not a number of CPUs", scalar(value))),
+            );
+            None
+        }
+    }
 }
