@@ -204,7 +204,7 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
         manifest_dir: dir.clone(),
     };
     let closing = CancellationToken::new();
-    args.listeners.start(&control, &closing).await?;
+    args.listeners.start(&control, &socket, &closing).await?;
     let server = tokio::spawn(api::serve(
         listener,
         control,
