@@ -1,7 +1,7 @@
 //! Watching the manifest directory: notify events, a quiet window, a full rescan, and a new
 //! [`Generation`] of the desired set whenever something changed.
 //!
-//! Why it is built this way (see also `research/deps.md` §5 and §10):
+//! Why it is built this way:
 //!
 //! * **Events are hints, not diffs.** A Kubernetes ConfigMap update only swaps the `..data`
 //!   symlink, so no event names the manifests that changed; an inotify overflow names
