@@ -6,6 +6,7 @@ use std::io::{self, Read as _};
 use std::path::Path;
 use std::sync::Arc;
 
+use super::ScanIo;
 use super::fingerprint::{Fingerprint, Stats};
 use crate::manifest::diagnostic::Location;
 use crate::manifest::load::{MAX_FILE_BYTES, describe_io};
@@ -85,7 +86,13 @@ pub(super) fn same_docs(a: &[ManifestDoc], b: &[ManifestDoc]) -> bool {
 /// Reads and parses `path` unless its fingerprint is unchanged (and old enough to be
 /// trusted). Returns whether the entry changed; a parse equal to the cached one keeps the
 /// cached one, so unchanged documents stay the same allocation.
-pub(super) fn refresh_entry(path: &Path, entry: &mut FileEntry, stats: &mut Stats) -> bool {
+pub(super) fn refresh_entry(
+    path: &Path,
+    entry: &mut FileEntry,
+    stats: &mut Stats,
+    io: &mut ScanIo,
+) -> bool {
+    io.files_stated += 1;
     let fingerprint = stats.fingerprint(path);
     if fingerprint.is_some() && entry.fingerprint == fingerprint && entry.parsed.is_some() {
         return false;
@@ -93,6 +100,7 @@ pub(super) fn refresh_entry(path: &Path, entry: &mut FileEntry, stats: &mut Stat
     let fingerprint = fingerprint.filter(Fingerprint::settled);
     // Stat before reading: if the file changes in between, the cached fingerprint is older
     // than the content and the next scan reads it again.
+    io.files_read += 1;
     let (parsed, fingerprint) = match read(path) {
         Ok(Some(bytes)) => (Some(parse_file(path, &bytes)), fingerprint),
         Ok(None) => (None, None),

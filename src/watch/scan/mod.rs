@@ -41,7 +41,7 @@ use fingerprint::{Fingerprint, Listing, Stats, directories};
 use super::generation::{FileStatus, Generation};
 use crate::manifest::desired::replica_names;
 use crate::manifest::diagnostic::{Location, sort_diagnostics};
-use crate::manifest::load::{LoadError, describe_io};
+use crate::manifest::load::{LoadError, describe_io, is_ignored, is_manifest_name};
 use crate::manifest::{
     Code, DesiredSet, Diagnostic, ManifestDoc, child_specs, list_manifest_files,
 };
@@ -120,6 +120,22 @@ pub struct Scanner {
     listing: Option<Listing>,
     /// Whether the last scan could list the directory.
     listed: bool,
+    /// File-system work done so far.
+    io: ScanIo,
+}
+
+/// How much file-system work the scans did: what makes a scan cost more as the directory
+/// grows. Exposed so that tests can show a plain edit does not list or stat the directory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanIo {
+    /// Full listings of the directory tree (the cached listing is not counted).
+    pub listings: u64,
+    /// Directories `stat`ed to check the cached listing.
+    pub dirs_stated: u64,
+    /// Manifest files `stat`ed for their fingerprint.
+    pub files_stated: u64,
+    /// Manifest files read and parsed.
+    pub files_read: u64,
 }
 
 impl Scanner {
@@ -142,6 +158,7 @@ impl Scanner {
             baseline: Vec::new(),
             listing: None,
             listed: false,
+            io: ScanIo::default(),
         }
     }
 
@@ -169,6 +186,74 @@ impl Scanner {
                 (false, Vec::new())
             }
         };
+        self.settle_scan(now, extra, diagnostics, listed, changed)
+    }
+
+    /// Scans only `paths` (manifest files named by the watcher's events) and the files whose
+    /// removal is on hold, without listing the directory or looking at any other file: the
+    /// work of a plain edit does not grow with the directory. Everything after the reads is
+    /// what [`Scanner::scan`] does (keep last good, held removals, cross-file checks), over
+    /// the same state. A path that is not a manifest file of the directory is skipped; the
+    /// caller falls back to a full scan for every event that is not about one file.
+    pub fn scan_paths(
+        &mut self,
+        now: Instant,
+        extra: &[Diagnostic],
+        paths: &BTreeSet<PathBuf>,
+    ) -> Scan {
+        let mut wanted: BTreeSet<PathBuf> = paths
+            .iter()
+            .filter(|path| self.files.contains_key(*path) || self.is_manifest_path(path))
+            .cloned()
+            .collect();
+        wanted.extend(self.pending.keys().cloned());
+        let mut stats = Stats::default();
+        let mut changed = Vec::new();
+        for path in wanted {
+            let entry = self.files.entry(path.clone()).or_default();
+            let new = entry.parsed.is_none() && entry.in_force.is_none();
+            if refresh_entry(&path, entry, &mut stats, &mut self.io) || new {
+                changed.push(path.clone());
+            }
+            if new && entry.parsed.is_none() {
+                // Named by an event, but not there (a rename in flight): nothing to track.
+                self.files.remove(&path);
+                changed.pop();
+            }
+        }
+        let listed = self.listed;
+        self.settle_scan(now, extra, extra.to_vec(), listed, changed)
+    }
+
+    /// Whether `path` would be listed as a manifest file: under the directory, no ignored
+    /// component (dot-names, editor droppings), a `.yaml`/`.yml` name.
+    fn is_manifest_path(&self, path: &Path) -> bool {
+        let Ok(relative) = path.strip_prefix(&self.dir) else {
+            return false;
+        };
+        let mut names = relative.components().map(|c| c.as_os_str()).peekable();
+        names.peek().is_some()
+            && relative
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(name) if !is_ignored(name)))
+            && path.file_name().is_some_and(is_manifest_name)
+    }
+
+    /// What the scanner's file-system work has been so far.
+    pub fn io(&self) -> ScanIo {
+        self.io
+    }
+
+    /// Everything after the reads: proposals, held removals, cross-file checks, commit and
+    /// publication.
+    fn settle_scan(
+        &mut self,
+        now: Instant,
+        extra: &[Diagnostic],
+        mut diagnostics: Vec<Diagnostic>,
+        listed: bool,
+        changed: Vec<PathBuf>,
+    ) -> Scan {
         let secrets_changed = self
             .secret_files
             .iter()
@@ -236,11 +321,13 @@ impl Scanner {
     /// the listing invalidates it). The listing is taken out of the cache: hand it back
     /// with [`Scanner::keep_listing`].
     fn list(&mut self) -> Result<Listing, LoadError> {
-        if let Some(listing) = self.listing.take()
-            && listing.is_current()
-        {
-            return Ok(listing);
+        if let Some(listing) = self.listing.take() {
+            self.io.dirs_stated += listing.dirs.as_ref().map_or(0, |dirs| dirs.len() as u64);
+            if listing.is_current() {
+                return Ok(listing);
+            }
         }
+        self.io.listings += 1;
         let dirs = directories(&self.dir);
         let paths = list_manifest_files(&self.dir)?;
         Ok(Listing { paths, dirs })
@@ -273,7 +360,7 @@ impl Scanner {
                 .next_if(|listed| listed.as_os_str() == path.as_os_str())
                 .is_some()
             {
-                if refresh_entry(path, entry, &mut stats) {
+                if refresh_entry(path, entry, &mut stats, &mut self.io) {
                     changed.push(path.clone());
                 }
             } else if entry.parsed.is_some() {
@@ -285,7 +372,7 @@ impl Scanner {
         added.extend(listing);
         for path in added {
             let mut entry = FileEntry::default();
-            refresh_entry(path, &mut entry, &mut stats);
+            refresh_entry(path, &mut entry, &mut stats, &mut self.io);
             self.files.insert(path.clone(), entry);
             changed.push(path.clone());
         }
