@@ -180,6 +180,7 @@ impl Daemon {
             events: Arc::clone(&events),
             manifest_dir: config.dir.clone(),
         };
+        let holds = state_dir.join("holds.json");
         Ok(Running {
             socket,
             state_dir,
@@ -195,6 +196,7 @@ impl Daemon {
                 context,
                 child_events,
                 logs_dir: Some(logs_dir),
+                holds: Some(holds),
             },
         })
     }
@@ -248,9 +250,15 @@ impl Running {
             logs,
             closing,
             wiring,
+            state_dir,
             ..
         } = self;
         let events = Arc::clone(&control.events);
+        // Ends with the reconciler (its requests fail then).
+        tokio::spawn(crate::schedule::dispatch::run(
+            control.clone(),
+            Some(state_dir.join("schedule.json")),
+        ));
         let server = tokio::spawn(api::serve(
             listener,
             control,

@@ -122,7 +122,7 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
     }
     let running = daemon.start().await?;
     args.listeners
-        .start(running.control(), running.closing())
+        .start(running.control(), running.socket(), running.closing())
         .await?;
     let printer = tokio::spawn(print_events(
         Arc::clone(running.events()),
@@ -247,6 +247,11 @@ fn describe(event: &Event, color: bool) -> String {
                 .unwrap_or_default()
         ),
         EventKind::Shutdown { reason } => format!("shutting down ({reason})"),
+        EventKind::Scheduled { slot, missed } => match missed {
+            true => format!("scheduled for missed slot {slot}"),
+            false => format!("scheduled for slot {slot}"),
+        },
+        EventKind::Skipped { slot, reason } => format!("skipped slot {slot}: {reason}"),
         EventKind::LogWriteFailed { error } => {
             format!("cannot write its log file ({error}); counting lost lines")
         }
