@@ -254,6 +254,13 @@ impl Running {
             ..
         } = self;
         let events = Arc::clone(&control.events);
+        match crate::sd_notify::Notifier::from_env() {
+            Ok(Some(notifier)) => {
+                tokio::spawn(crate::sd_notify::run(notifier, control.clone()));
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "NOTIFY_SOCKET is set but unusable"),
+        }
         // Ends with the reconciler (its requests fail then).
         tokio::spawn(crate::schedule::dispatch::run(
             control.clone(),
