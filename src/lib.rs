@@ -23,6 +23,7 @@ pub mod paths;
 pub mod plan;
 pub mod reconcile;
 pub mod schedule;
+pub mod sd_notify;
 pub mod supervise;
 pub mod watch;
 pub mod web;

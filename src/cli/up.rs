@@ -205,6 +205,13 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
     };
     let closing = CancellationToken::new();
     args.listeners.start(&control, &socket, &closing).await?;
+    match crate::sd_notify::Notifier::from_env() {
+        Ok(Some(notifier)) => {
+            tokio::spawn(crate::sd_notify::run(notifier, control.clone()));
+        }
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "NOTIFY_SOCKET is set but unusable"),
+    }
     // Ends with the reconciler (its requests fail then).
     tokio::spawn(crate::schedule::dispatch::run(
         control.clone(),
