@@ -24,6 +24,7 @@ use crate::manifest::Report;
 use crate::paths;
 use crate::reconcile::Control;
 use crate::reconcile::run::{Wiring, run as reconcile};
+use crate::supervise::cgroup;
 use crate::supervise::child::ChildContext;
 use crate::supervise::logs::{ForegroundSink, LogBook};
 use crate::supervise::spawn::Spawner;
@@ -158,6 +159,9 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
         .clone()
         .unwrap_or_else(|| paths::socket_path(&instance));
     let listener = api::bind(&socket).await?;
+    // After the bind: a second herder of this instance stops there, before it could touch our cgroups.
+    let cgroups = cgroup::setup(&instance, cgroup::Preference::from_env());
+    print_cgroups(&cgroups);
     let state_error = |source| UpError::StateDir {
         path: state_dir.clone(),
         source,
@@ -170,7 +174,8 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
     let logs = Arc::new(book);
     let (child_tx, child_events) = mpsc::unbounded_channel();
     let context = ChildContext::new(child_tx, Arc::clone(&logs))
-        .with_state_file(StateFile::open(state_file).map_err(state_error)?);
+        .with_state_file(StateFile::open(state_file).map_err(state_error)?)
+        .with_cgroups(&cgroups);
     // The reconciler starts from the scan that was validated, then takes the watcher's.
     let (generations_tx, generations) = mpsc::channel(1);
     tokio::spawn(async move {
@@ -224,6 +229,37 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
         print_error(&error);
     }
     Ok(code)
+}
+
+/// The cgroup detection, and the leftovers of a killed predecessor that were removed.
+fn print_cgroups(setup: &cgroup::Setup) {
+    let d = &setup.detection;
+    let layout = serde_json::to_value(d.layout).unwrap_or_default();
+    let controllers: Vec<String> = d
+        .controllers
+        .iter()
+        .filter_map(|c| serde_json::to_value(c).ok()?.as_str().map(str::to_owned))
+        .collect();
+    eprintln!(
+        "herder: cgroups: {} ({}): {}",
+        layout.as_str().unwrap_or("?"),
+        if controllers.is_empty() {
+            "nothing usable".to_owned()
+        } else {
+            controllers.join(", ")
+        },
+        d.detail
+    );
+    let left = &setup.leftovers;
+    if left.cgroups > 0 {
+        eprintln!(
+            "herder: removed {} cgroup(s) left by a previous herder ({} process(es) killed)",
+            left.cgroups, left.processes
+        );
+    }
+    for failure in &left.failed {
+        eprintln!("herder: {failure}");
+    }
 }
 
 /// What `herder validate` says about a directory without errors, from the watcher's first
@@ -291,6 +327,17 @@ fn describe(event: &Event, color: bool) -> String {
         }
         EventKind::Failed { reason } => format!("failed: {reason}"),
         EventKind::Completed => "completed".to_owned(),
+        EventKind::OomKilled { limit: Some(limit) } => {
+            format!("killed by the kernel: out of memory (limit {limit})")
+        }
+        EventKind::OomKilled { limit: None } => "killed by the kernel: out of memory".to_owned(),
+        EventKind::PidsLimit { limit } => format!(
+            "a fork was refused at the processes limit{}",
+            limit.map(|l| format!(" ({l})")).unwrap_or_default()
+        ),
+        EventKind::CgroupFallback { reason } => {
+            format!("limits by fallback (no cgroup): {reason}")
+        }
         EventKind::Stopped { killed: true } => "stopped (killed after the stop timeout)".to_owned(),
         EventKind::Stopped { killed: false } => "stopped".to_owned(),
         EventKind::Reload {

@@ -23,7 +23,7 @@ use crate::plan::{self, Observed, ObservedChild};
 use crate::supervise::child::{Ack, ChildState};
 use crate::supervise::child::{ChildContext, ChildHandle, spawn_child};
 use crate::supervise::event::{ChildEvent, ChildEventKind};
-use crate::supervise::limits::{Enforcement, LimitReport};
+use crate::supervise::limits::LimitReport;
 use crate::supervise::os::signal_group;
 use crate::watch::{Generation, WatchHandle};
 
@@ -294,6 +294,16 @@ impl Shell {
                 Some(Observation::Failed),
             ),
             ChildEventKind::Completed => (Some(EventKind::Completed), Some(Observation::Completed)),
+            ChildEventKind::OomKilled { limit } => (
+                Some(EventKind::OomKilled {
+                    limit: limit.map(|l| crate::manifest::units::ByteSize(l).to_string()),
+                }),
+                None,
+            ),
+            ChildEventKind::PidsLimit { limit } => (Some(EventKind::PidsLimit { limit }), None),
+            ChildEventKind::CgroupFallback { reason } => {
+                (Some(EventKind::CgroupFallback { reason }), None)
+            }
             ChildEventKind::Stopped { killed } => {
                 self.handles.remove(&(name.clone(), incarnation));
                 (
@@ -533,6 +543,7 @@ impl Shell {
             reloads: self.reloads,
             last_reload_ms: self.last_reload_ms,
             shutting_down: self.core.is_shutting_down(),
+            cgroups: self.context.cgroup_detection.as_deref().cloned(),
         }
     }
 
@@ -573,6 +584,7 @@ impl Shell {
                 status.uptime_secs = live.since.elapsed().ok().map(|age| age.as_secs_f64());
             }
             status.limits = limit_statuses(spec, &live.limits);
+            status.usage = live.pid.map(|_| handle.usage());
         }
         let hold = slot.and_then(|slot| slot.hold.as_ref());
         match (hold, run) {
@@ -667,13 +679,7 @@ fn limit_statuses(spec: &ChildSpec, report: &LimitReport) -> Vec<LimitStatus> {
             Some(LimitStatus {
                 name: name.to_owned(),
                 value: value?,
-                enforcement: match enforcement? {
-                    Enforcement::Cgroup => "cgroup",
-                    Enforcement::Rlimit => "rlimit",
-                    Enforcement::Watchdog => "watchdog",
-                    Enforcement::NotEnforced => "not-enforced",
-                }
-                .to_owned(),
+                enforcement: enforcement?,
             })
         })
         .collect()

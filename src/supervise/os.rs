@@ -31,26 +31,20 @@ pub struct ExitStatus {
     pub code: Option<i32>,
     /// The signal that killed it, when it was killed.
     pub signal: Option<i32>,
+    /// The memory limit (bytes) when the kernel's OOM killer ended it in its cgroup.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oom_limit: Option<u64>,
 }
 
 impl ExitStatus {
     /// Decodes a raw `waitpid` status word.
     pub fn from_raw(raw: i32) -> Self {
         if libc::WIFEXITED(raw) {
-            Self {
-                code: Some(libc::WEXITSTATUS(raw)),
-                signal: None,
-            }
+            Self::exited(libc::WEXITSTATUS(raw))
         } else if libc::WIFSIGNALED(raw) {
-            Self {
-                code: None,
-                signal: Some(libc::WTERMSIG(raw)),
-            }
+            Self::signaled(libc::WTERMSIG(raw))
         } else {
-            Self {
-                code: None,
-                signal: None,
-            }
+            Self::unknown()
         }
     }
 
@@ -59,6 +53,7 @@ impl ExitStatus {
         Self {
             code: Some(code),
             signal: None,
+            oom_limit: None,
         }
     }
 
@@ -67,6 +62,16 @@ impl ExitStatus {
         Self {
             code: None,
             signal: Some(signal),
+            oom_limit: None,
+        }
+    }
+
+    /// A process whose end is unknown (its status was lost).
+    pub fn unknown() -> Self {
+        Self {
+            code: None,
+            signal: None,
+            oom_limit: None,
         }
     }
 
@@ -78,6 +83,10 @@ impl ExitStatus {
 
 impl std::fmt::Display for ExitStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(limit) = self.oom_limit {
+            let limit = crate::manifest::units::ByteSize(limit);
+            return write!(f, "killed by the kernel: out of memory (limit {limit})");
+        }
         match (self.code, self.signal) {
             (Some(code), _) => write!(f, "exited with code {code}"),
             (None, Some(sig)) => match Signal::try_from(sig) {
@@ -144,6 +153,15 @@ pub fn release_free_memory() {
 /// Sends `signal` to process group `pgid`. Returns `Ok(false)` when the group no longer exists.
 pub fn signal_group(pgid: i32, signal: Signal) -> io::Result<bool> {
     match nix::sys::signal::killpg(Pid::from_raw(pgid), signal) {
+        Ok(()) => Ok(true),
+        Err(Errno::ESRCH) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sends `signal` to the single process `pid`. Returns `Ok(false)` when it no longer exists.
+pub fn signal_process(pid: i32, signal: Signal) -> io::Result<bool> {
+    match nix::sys::signal::kill(Pid::from_raw(pid), signal) {
         Ok(()) => Ok(true),
         Err(Errno::ESRCH) => Ok(false),
         Err(e) => Err(e.into()),
@@ -251,6 +269,9 @@ pub struct Exec {
     pub cwd: CString,
     /// Descriptors that become the child's stdin, stdout and stderr.
     pub stdio: [OwnedFd; 3],
+    /// Open `cgroup.procs` files (one per hierarchy) the child writes `0` to first, so it executes inside
+    /// its cgroups and nothing it forks starts outside.
+    pub cgroups: Vec<OwnedFd>,
     /// What the child does before `exec`.
     pub setup: ChildSetup,
 }
@@ -263,6 +284,8 @@ struct ChildArgs {
     envp: *const *const libc::c_char,
     cwd: *const libc::c_char,
     stdio: [libc::c_int; 3],
+    cgroups: *const libc::c_int,
+    cgroups_len: usize,
     /// Whether the child shares herder's descriptor table and must first replace it with a copy of the
     /// entries below `keep_below`.
     share_files: bool,
@@ -387,14 +410,21 @@ pub fn spawn_process(exec: &Exec, slots: &StdioSlots) -> io::Result<i32> {
         .as_ref()
         .map(|c| c.groups.clone())
         .unwrap_or_default();
+    let cgroups: Vec<libc::c_int> = exec.cgroups.iter().map(AsRawFd::as_raw_fd).collect();
     if let Err(error) = slots.point(&exec.stdio) {
         slots.release();
         return Err(error);
     }
-    let mut spawned = clone_child(exec, slots, &argv, &envp, &groups);
+    let prepared = Prepared {
+        argv: &argv,
+        envp: &envp,
+        groups: &groups,
+        cgroups: &cgroups,
+    };
+    let mut spawned = clone_child(exec, slots, &prepared);
     if let Err(ChildFailure::Unshare(_)) = spawned {
         slots.share.set(false);
-        spawned = clone_child(exec, slots, &argv, &envp, &groups);
+        spawned = clone_child(exec, slots, &prepared);
     }
     slots.release();
     spawned.map_err(|failure| match failure {
@@ -410,14 +440,22 @@ enum ChildFailure {
     Other(io::Error),
 }
 
+/// The pointer arrays the child reads, built once per spawn.
+struct Prepared<'a> {
+    argv: &'a [*const libc::c_char],
+    envp: &'a [*const libc::c_char],
+    groups: &'a [libc::gid_t],
+    cgroups: &'a [libc::c_int],
+}
+
 /// One attempt of [`spawn_process`], with the slots pointed at the child's stdio.
-fn clone_child(
-    exec: &Exec,
-    slots: &StdioSlots,
-    argv: &[*const libc::c_char],
-    envp: &[*const libc::c_char],
-    groups: &[libc::gid_t],
-) -> Result<i32, ChildFailure> {
+fn clone_child(exec: &Exec, slots: &StdioSlots, prepared: &Prepared) -> Result<i32, ChildFailure> {
+    let Prepared {
+        argv,
+        envp,
+        groups,
+        cgroups,
+    } = prepared;
     let share_files = slots.share.get();
     let args = ChildArgs {
         program: exec.program.as_ptr(),
@@ -429,6 +467,8 @@ fn clone_child(
             slots.slots[1].as_raw_fd(),
             slots.slots[2].as_raw_fd(),
         ],
+        cgroups: cgroups.as_ptr(),
+        cgroups_len: cgroups.len(),
         share_files,
         keep_below: slots.end(),
         parent_pid: exec.setup.parent_pid,
@@ -484,6 +524,13 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // every pointer in it stays valid until this process execs or exits.
     unsafe {
         let args = &*(arg as *const ChildArgs);
+        // Into the child's cgroups first (the descriptors are above the stdio slots, so before the
+        // table is trimmed below): everything after this, and everything it forks, is accounted there.
+        for i in 0..args.cgroups_len {
+            if libc::write(*args.cgroups.add(i), c"0".as_ptr().cast(), 1) != 1 {
+                fail(args);
+            }
+        }
         // Shared with herder until here (CLONE_FILES): keep a private copy of only the
         // entries below the stdio slots, then nothing this child does touches herder's.
         if args.share_files
@@ -605,6 +652,7 @@ mod tests {
             env: Vec::new(),
             cwd: CString::new("/").unwrap(),
             stdio: [null(), null(), null()],
+            cgroups: Vec::new(),
             setup: ChildSetup {
                 parent_pid: own_pid(),
                 nofile: None,

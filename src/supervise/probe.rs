@@ -248,6 +248,7 @@ async fn exec(program: &Program, timeout: Duration, env: &ExecEnv) -> Result<(),
         group: env.group.clone(),
         nofile: None,
         output: Output::Null,
+        cgroups: Vec::new(),
     };
     let spawned = spawner
         .spawn(request)

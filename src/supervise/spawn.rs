@@ -45,7 +45,7 @@ pub enum Output {
 }
 
 /// A low-level, fully resolved request to start one process.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SpawnRequest {
     /// What to run.
     pub program: Program,
@@ -61,6 +61,8 @@ pub struct SpawnRequest {
     pub nofile: Option<u64>,
     /// Where stdout and stderr go.
     pub output: Output,
+    /// Open `cgroup.procs` files the process joins before it executes (empty: stays in herder's cgroups).
+    pub cgroups: Vec<OwnedFd>,
 }
 
 /// A process that was started: it has successfully `exec`ed.
@@ -245,6 +247,7 @@ impl ThreadCtx {
                 .collect::<Result<_, _>>()?,
             cwd: c_string(req.cwd.as_os_str().as_encoded_bytes())?,
             stdio,
+            cgroups: req.cgroups,
             setup: ChildSetup {
                 parent_pid: self.parent_pid,
                 nofile,
