@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use herder::manifest::export::{ExportSettings, KubernetesSettings};
 use herder::manifest::model::{
-    Backoff, Command, CommandPermissions, Condition, Criticality, Dependency, DependencySpec,
-    EnvVar, Environment, ExecCheck, HttpCheck, Kind, Logs, Manifest, Probe, ResourceLimits,
-    Restart, RestartLimit, RestartPolicy, RestartSpec, Secret, Signal, Stop, TcpCheck,
-    UpdateStrategy,
+    Backoff, Check, Command, CommandPermissions, Condition, Criticality, Dependency,
+    DependencySpec, EnvVar, Environment, ExecCheck, HttpCheck, Kind, Logs, Manifest, Probe,
+    ResourceLimits, Restart, RestartLimit, RestartPolicy, RestartSpec, Secret, Signal, Stop,
+    TcpCheck, UpdateStrategy,
 };
 use herder::manifest::parse_file;
 use herder::manifest::units::{ByteSize, Duration};
@@ -44,25 +45,27 @@ fn signal() -> impl Strategy<Value = Signal> {
 }
 
 fn probe(readiness: bool) -> impl Strategy<Value = Probe> {
-    let check = prop_oneof![
-        ("[a-z0-9.]{1,15}", 1u16.., 100u16..600).prop_map(|(host, port, status)| (
-            Some(HttpCheck {
-                url: format!("http://{host}:{port}/healthz"),
-                status
-            }),
-            None,
-            None,
-            None
-        )),
-        ("[a-z0-9.]{1,15}", 1u16..).prop_map(|(host, port)| (
-            None,
-            Some(TcpCheck { host, port }),
-            None,
-            None
-        )),
-        command().prop_map(|command| (None, None, Some(ExecCheck { command }), None)),
-        "[a-z ]{1,20}".prop_map(move |line| (None, None, None, readiness.then_some(line))),
-    ];
+    let http = ("[a-z0-9.]{1,15}", 1u16.., 100u16..600).prop_map(|(host, port, status)| {
+        Check::Http(HttpCheck {
+            url: format!("http://{host}:{port}/healthz"),
+            status,
+        })
+    });
+    let tcp =
+        ("[a-z0-9.]{1,15}", 1u16..).prop_map(|(host, port)| Check::Tcp(TcpCheck { host, port }));
+    let exec = command().prop_map(|command| Check::Exec(ExecCheck { command }));
+    // `log_line` is readiness-only: liveness probes get a TCP check in its place.
+    let line = "[a-z ]{1,20}".prop_map(move |line| {
+        if readiness {
+            Check::LogLine(line)
+        } else {
+            Check::Tcp(TcpCheck {
+                host: "127.0.0.1".into(),
+                port: 80,
+            })
+        }
+    });
+    let check = prop_oneof![http, tcp, exec, line];
     (
         check,
         duration(1),
@@ -73,31 +76,15 @@ fn probe(readiness: bool) -> impl Strategy<Value = Probe> {
     )
         .prop_map(
             move |(
-                (http, tcp, exec, log_line),
+                check,
                 interval,
                 timeout,
                 start_period,
                 failure_threshold,
                 success_threshold,
             )| {
-                // `log_line` is readiness-only; the liveness branch above yields no check then.
-                let (http, tcp) =
-                    if http.is_none() && tcp.is_none() && exec.is_none() && log_line.is_none() {
-                        (
-                            None,
-                            Some(TcpCheck {
-                                host: "127.0.0.1".into(),
-                                port: 80,
-                            }),
-                        )
-                    } else {
-                        (http, tcp)
-                    };
                 Probe {
-                    http,
-                    tcp,
-                    exec,
-                    log_line,
+                    check,
                     interval,
                     timeout,
                     start_period,
@@ -187,6 +174,7 @@ prop_compose! {
         user in option::of("[a-z]{1,8}"),
         group in option::of("[a-z]{1,8}"),
         logs in (any::<u64>().prop_map(ByteSize), 0u32..=100),
+        image in option::of(option::of("[a-z]{1,8}(/[a-z]{1,8})?(:[0-9.]{1,5})?")),
     ) -> Manifest {
         let dependencies = dependencies.into_iter().filter(|(dep, _)| *dep != name).map(|(dep, (condition, restart))| Dependency(DependencySpec {
             name: dep,
@@ -206,6 +194,7 @@ prop_compose! {
             command_permissions: CommandPermissions { restart: permissions.0, stop: permissions.1, signals: permissions.2 },
             user, group,
             logs: Logs { max_size: logs.0, keep: logs.1 },
+            export: ExportSettings { kubernetes: image.map(|image| KubernetesSettings { image }) },
         }
     }
 }

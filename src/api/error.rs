@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::wire::{ErrorBody, ErrorDetail};
+use crate::manifest::suggest::suggestions;
 use crate::reconcile::{CommandError, ControlError};
 
 /// Why the control socket could not be bound or served.
@@ -104,7 +105,10 @@ impl HttpError {
 
     /// 404 for a child name, with the closest names among `known` as suggestions.
     pub fn unknown_child<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Self {
-        let suggestions = suggest(name, known);
+        let suggestions: Vec<String> = suggestions(name, known)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         let mut error = Self::new(
             StatusCode::NOT_FOUND,
             "unknown-child",
@@ -142,6 +146,14 @@ impl HttpError {
                 Self::new(StatusCode::CONFLICT, "quarantined", error.to_string())
                     .with_hint(format!("`herder release {name}` ends the quarantine"))
             }
+            ControlError::Command(CommandError::NotOneshot(name)) => {
+                Self::new(StatusCode::CONFLICT, "not-oneshot", error.to_string())
+                    .with_hint(format!("`herder restart {name}` restarts a service"))
+            }
+            ControlError::Command(CommandError::AlreadyRunning(_)) => {
+                Self::new(StatusCode::CONFLICT, "already-running", error.to_string())
+                    .with_hint("wait for the run to end, or `herder restart` it")
+            }
             ControlError::Forbidden { .. } => {
                 Self::new(StatusCode::FORBIDDEN, "forbidden", error.to_string())
                     .with_hint("allow it under `command_permissions` in the child's manifest")
@@ -157,36 +169,6 @@ impl IntoResponse for HttpError {
     }
 }
 
-/// How many names an unknown-child error suggests at most.
-const MAX_SUGGESTIONS: usize = 3;
-
-/// The known names most like `name`, best first: names that extend it (`api` → `api-0`,
-/// the replicas) and close spellings.
-fn suggest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    let mut scored: Vec<(f64, &str)> = known
-        .into_iter()
-        .filter_map(|candidate| {
-            let prefix = !name.is_empty() && candidate.starts_with(name);
-            let edits = strsim::damerau_levenshtein(name, candidate);
-            let similar = strsim::jaro_winkler(name, candidate);
-            // A few edits (`wbe` → `web`, a swap) or a shared stem, like validate's hints.
-            let close = prefix || edits <= (name.chars().count() / 3).max(1) || similar >= 0.8;
-            let score = if prefix {
-                1.0
-            } else {
-                similar.max(strsim::normalized_damerau_levenshtein(name, candidate))
-            };
-            close.then_some((score, candidate))
-        })
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    scored
-        .into_iter()
-        .take(MAX_SUGGESTIONS)
-        .map(|(_, candidate)| candidate.to_owned())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,9 +176,6 @@ mod tests {
     #[test]
     fn suggestions_rank_replicas_and_typos() {
         let known = ["api-0", "api-1", "web", "worker", "db"];
-        assert_eq!(suggest("wbe", known), ["web"]);
-        assert_eq!(suggest("api", known), ["api-0", "api-1"]);
-        assert!(suggest("zzzzzz", known).is_empty());
         let error = HttpError::unknown_child("wokrer", known);
         assert_eq!(error.status, StatusCode::NOT_FOUND);
         assert_eq!(error.detail.suggestions, ["worker"]);
@@ -207,7 +186,7 @@ mod tests {
     fn refusals_map_to_status_codes() {
         let forbidden = ControlError::Forbidden {
             name: "web".into(),
-            verb: "stop".into(),
+            verb: crate::reconcile::VerbName::Stop,
         };
         assert_eq!(HttpError::refused(&forbidden).status, StatusCode::FORBIDDEN);
         let not_running = ControlError::Command(CommandError::NotRunning("web".into()));

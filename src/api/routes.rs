@@ -16,15 +16,14 @@ use super::server::AppState;
 use super::wire::{
     Accepted, BatchRequest, BatchResponse, BatchResult, ChildrenResponse, CommandRequest,
     CommandResponse, ErrorsResponse, EventsResponse, LogEntry, LogsResponse, PlanDocument,
-    PlanRequest, PlanText, ShutdownRequest, VERBS,
+    PlanRequest, PlanText, ShutdownRequest,
 };
 use crate::events::RING_CAPACITY;
 use crate::manifest::Diagnostic;
 use crate::manifest::model::Signal;
 use crate::plan::{self, Plan};
-use crate::reconcile::control::Verb;
 use crate::reconcile::{
-    ChildDetail, Command, CommandError, ControlError, Peer, Request, StatusReport,
+    ChildDetail, CommandError, ControlError, Peer, Request, StatusReport, Verb, VerbName,
 };
 use crate::supervise::logs::book::RING_LINES;
 
@@ -145,7 +144,8 @@ pub(super) async fn command(
     JsonBody(request): JsonBody<CommandRequest>,
 ) -> Result<Json<CommandResponse>, HttpError> {
     check_reason(request.reason.as_deref())?;
-    let command = to_command(&verb, &name, &request)?;
+    let command = to_verb(&verb, &request)?.on(name.clone());
+    let verb_name = command.verb.name();
     let outcome = state
         .control
         .ask(|reply| Request::Command {
@@ -159,7 +159,7 @@ pub(super) async fn command(
     match outcome {
         Ok(()) => Ok(Json(CommandResponse {
             child: name,
-            command: verb,
+            command: verb_name.to_string(),
         })),
         Err(ControlError::Command(CommandError::UnknownChild(_))) => {
             Err(state.unknown_child(&name).await)
@@ -244,49 +244,33 @@ pub(super) async fn batch(
     }))
 }
 
-/// The reconciler's command for `verb` on `name`.
-fn to_command(verb: &str, name: &str, request: &CommandRequest) -> Result<Command, HttpError> {
-    Ok(to_verb(verb, request)?.on(name.to_owned()))
-}
-
-/// The verb of `POST /v1/children/{name}/{verb}` and `POST /v1/commands/{verb}`.
+/// The verb of `POST /v1/children/{name}/{verb}` and `POST /v1/commands/{verb}`: the route's
+/// segment parsed into a [`VerbName`] once, then the verb of that name with what it needs.
 fn to_verb(verb: &str, request: &CommandRequest) -> Result<Verb, HttpError> {
-    if request.signal.is_some() && verb != "signal" {
+    let name: VerbName = verb.parse().map_err(|message: String| {
+        HttpError::new(StatusCode::NOT_FOUND, "unknown-command", message).with_hint(format!(
+            "one of {}",
+            VerbName::ALL.map(VerbName::as_str).join(", ")
+        ))
+    })?;
+    if request.signal.is_some() && name != VerbName::Signal {
         return Err(HttpError::bad_request(format!(
-            "`signal` is only accepted by the signal command, not by `{verb}`"
+            "`signal` is only accepted by the signal command, not by `{name}`"
         )));
     }
-    Ok(match verb {
-        "restart" => Verb::Restart,
-        "stop" => Verb::Stop,
-        "start" => Verb::Start,
-        "pause" => Verb::Pause,
-        "resume" => Verb::Resume,
-        "quarantine" => Verb::Quarantine(request.reason.clone()),
-        "release" => Verb::Release,
-        "signal" => {
-            let text = request.signal.as_deref().ok_or_else(|| {
-                HttpError::bad_request(
-                    "the signal command needs a `signal`, e.g. {\"signal\": \"SIGHUP\"}",
-                )
-            })?;
-            let signal: Signal = text.parse().map_err(|message: String| {
-                HttpError::bad_request(message).with_hint(format!(
-                    "one of {}",
-                    Signal::ALL.map(Signal::name).join(", ")
-                ))
-            })?;
-            Verb::Signal(signal)
-        }
-        _ => {
-            return Err(HttpError::new(
-                StatusCode::NOT_FOUND,
-                "unknown-command",
-                format!("unknown command `{verb}`"),
-            )
-            .with_hint(format!("one of {}", VERBS.join(", "))));
-        }
-    })
+    if let Some(verb) = name.verb(request.reason.clone()) {
+        return Ok(verb);
+    }
+    let text = request.signal.as_deref().ok_or_else(|| {
+        HttpError::bad_request("the signal command needs a `signal`, e.g. {\"signal\": \"SIGHUP\"}")
+    })?;
+    let signal: Signal = text.parse().map_err(|message: String| {
+        HttpError::bad_request(message).with_hint(format!(
+            "one of {}",
+            Signal::ALL.map(Signal::name).join(", ")
+        ))
+    })?;
+    Ok(Verb::Signal(signal))
 }
 
 /// `POST /v1/reload`: rescan the manifest directory now.
@@ -439,38 +423,38 @@ mod tests {
 
     #[test]
     fn verbs_become_commands() {
+        let to_command = |verb: &str, request: &CommandRequest| {
+            to_verb(verb, request).map(|verb| verb.on("web"))
+        };
         let plain = CommandRequest::default();
-        for verb in VERBS.iter().filter(|verb| **verb != "signal") {
-            let command = to_command(verb, "web", &plain).unwrap();
-            assert_eq!(command.describe(), (*verb, "web"));
+        for name in VerbName::ALL.into_iter().filter(|v| *v != VerbName::Signal) {
+            let command = to_command(name.as_str(), &plain).unwrap();
+            assert_eq!((command.verb.name(), command.child.as_str()), (name, "web"));
         }
         let hup = CommandRequest {
             signal: Some("hup".into()),
             ..CommandRequest::default()
         };
         assert_eq!(
-            to_command("signal", "web", &hup).unwrap(),
-            Command::Signal("web".into(), Signal::Sighup)
+            to_command("signal", &hup).unwrap(),
+            Verb::Signal(Signal::Sighup).on("web")
         );
         assert_eq!(
-            to_command("signal", "web", &plain).unwrap_err().status,
+            to_command("signal", &plain).unwrap_err().status,
             StatusCode::BAD_REQUEST
         );
         assert_eq!(
-            to_command("stop", "web", &hup).unwrap_err().status,
+            to_command("stop", &hup).unwrap_err().status,
             StatusCode::BAD_REQUEST
         );
         let bogus = CommandRequest {
             signal: Some("SIGBOGUS".into()),
             ..CommandRequest::default()
         };
-        let error = to_command("signal", "web", &bogus).unwrap_err();
+        let error = to_command("signal", &bogus).unwrap_err();
         assert!(error.detail.hint.unwrap().contains("SIGTERM"));
         assert_eq!(
-            to_command("explode", "web", &plain)
-                .unwrap_err()
-                .detail
-                .code,
+            to_command("explode", &plain).unwrap_err().detail.code,
             "unknown-command"
         );
         assert!(check_reason(Some(&"x".repeat(MAX_REASON_BYTES + 1))).is_err());

@@ -41,6 +41,8 @@ pub(super) struct AppState {
     pub(super) closing: CancellationToken,
     /// herder's effective uid: the one user, besides root, allowed in.
     pub(super) euid: u32,
+    /// The event log's counts for `/metrics`.
+    pub(super) tally: Arc<metrics::tally::Tally>,
 }
 
 /// Serves the control API on `listener` until `shutdown` completes, then stops accepting,
@@ -57,6 +59,7 @@ pub async fn serve(
     let Listener { inner, file } = listener;
     let closing = CancellationToken::new();
     let state = AppState {
+        tally: metrics::tally::Tally::spawn(control.clone(), closing.clone()),
         control,
         logs,
         closing: closing.clone(),

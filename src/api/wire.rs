@@ -17,18 +17,6 @@ use crate::plan::{Plan, Step};
 use crate::reconcile::ChildStatus;
 use crate::supervise::logs::{LogLine, Stream};
 
-/// The verbs of `POST /v1/children/{name}/{verb}`, as the CLI spells them.
-pub const VERBS: [&str; 8] = [
-    "restart",
-    "stop",
-    "start",
-    "pause",
-    "resume",
-    "quarantine",
-    "release",
-    "signal",
-];
-
 /// The answer to `GET /v1/children`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ChildrenResponse {

@@ -1,5 +1,5 @@
 //! The operator commands on one child: `restart`, `stop`, `start`, `pause`, `resume`,
-//! `quarantine`, `release` (`NAME [--reason TEXT]`) and `signal NAME SIG`.
+//! `quarantine`, `release`, `run` (`NAME [--reason TEXT]`) and `signal NAME SIG`.
 //!
 //! Each is one `POST /v1/children/NAME/VERB`, and `--all` is one `POST /v1/commands/VERB`
 //! that the instance applies to every child in one pass; the instance checks each child's
@@ -15,6 +15,7 @@ use super::remote::{ConnectArgs, block_on, connect, emit};
 use crate::api::client::child_path;
 use crate::api::wire::{BatchRequest, BatchResponse, CommandRequest, CommandResponse};
 use crate::manifest::model::Signal;
+use crate::reconcile::VerbName;
 
 /// Arguments of the commands on one child.
 #[derive(Debug, Args)]
@@ -49,9 +50,8 @@ pub struct SignalArgs {
     pub connect: ConnectArgs,
 }
 
-/// Runs `verb` (one of [`VERBS`](crate::api::wire::VERBS) but `signal`) on the child, or
-/// on every child with `--all`.
-pub fn run(verb: &'static str, args: &CommandArgs) -> u8 {
+/// Runs `verb` (any but `signal`) on the child, or on every child with `--all`.
+pub fn run(verb: VerbName, args: &CommandArgs) -> u8 {
     let request = CommandRequest {
         reason: args.reason.clone(),
         signal: None,
@@ -64,7 +64,7 @@ pub fn run(verb: &'static str, args: &CommandArgs) -> u8 {
 
 /// `verb` on every child the instance knows, in one request: the instance applies it to
 /// each child in name order and answers with every verdict.
-fn send_all(verb: &'static str, request: &CommandRequest, connect_args: &ConnectArgs) -> u8 {
+fn send_all(verb: VerbName, request: &CommandRequest, connect_args: &ConnectArgs) -> u8 {
     block_on(async {
         let client = connect(connect_args).await?;
         let batch = BatchRequest {
@@ -97,15 +97,10 @@ pub fn run_signal(args: &SignalArgs) -> u8 {
         reason: args.reason.clone(),
         signal: Some(args.signal.name().to_owned()),
     };
-    send("signal", &args.name, &request, &args.connect)
+    send(VerbName::Signal, &args.name, &request, &args.connect)
 }
 
-fn send(
-    verb: &'static str,
-    name: &str,
-    request: &CommandRequest,
-    connect_args: &ConnectArgs,
-) -> u8 {
+fn send(verb: VerbName, name: &str, request: &CommandRequest, connect_args: &ConnectArgs) -> u8 {
     block_on(async {
         let client = connect(connect_args).await?;
         let path = child_path(name, &format!("/{verb}"));

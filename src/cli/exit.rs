@@ -1,5 +1,7 @@
 //! herder's exit codes, documented in `herder --help` and the README.
 
+use crate::reconcile::Outcome;
+
 /// The exit codes of every herder command.
 ///
 /// | code | meaning |
@@ -23,9 +25,18 @@ impl Exit {
     /// An operator command was refused or failed (the same code as [`Exit::INVALID`]).
     pub const FAILED: u8 = 1;
     /// `herder up`: a `critical` child failed permanently; everything was stopped in order.
-    pub const CRITICAL_FAILED: u8 = crate::reconcile::core::EXIT_CRITICAL_FAILED as u8;
+    pub const CRITICAL_FAILED: u8 = 3;
     /// No running herder instance was found, or the one named does not answer.
     pub const NO_INSTANCE: u8 = 4;
     /// `herder up`: a second shutdown signal killed every child at once.
-    pub const KILLED: u8 = crate::reconcile::run::EXIT_KILLED as u8;
+    pub const KILLED: u8 = 130;
+
+    /// The exit code of `herder up` for how the reconciler ended.
+    pub fn of(outcome: Outcome) -> u8 {
+        match outcome {
+            Outcome::Stopped => Self::OK,
+            Outcome::CriticalFailed => Self::CRITICAL_FAILED,
+            Outcome::Killed => Self::KILLED,
+        }
+    }
 }

@@ -8,6 +8,7 @@ pub mod completions;
 pub mod down;
 pub mod events;
 pub mod exit;
+pub mod listeners;
 pub mod logs;
 pub mod plan;
 pub mod reload;
@@ -23,6 +24,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::error_chain::ErrorChain;
+use crate::reconcile::VerbName;
 use exit::Exit;
 
 /// herder keeps a set of Linux processes in line with a directory of YAML manifests.
@@ -73,6 +76,8 @@ pub enum Command {
     Release(command::CommandArgs),
     /// Send a signal to a child's process group.
     Signal(command::SignalArgs),
+    /// Start a oneshot now (its schedule, if any, carries on).
+    Run(command::CommandArgs),
     /// Rescan the manifest directory now.
     Reload(reload::ReloadArgs),
     /// Ordered shutdown of the running instance.
@@ -92,14 +97,15 @@ impl Command {
             Self::Status(args) => status::run(args),
             Self::Logs(args) => logs::run(args),
             Self::Events(args) => events::run(args),
-            Self::Restart(args) => command::run("restart", args),
-            Self::Stop(args) => command::run("stop", args),
-            Self::Start(args) => command::run("start", args),
-            Self::Pause(args) => command::run("pause", args),
-            Self::Resume(args) => command::run("resume", args),
-            Self::Quarantine(args) => command::run("quarantine", args),
-            Self::Release(args) => command::run("release", args),
+            Self::Restart(args) => command::run(VerbName::Restart, args),
+            Self::Stop(args) => command::run(VerbName::Stop, args),
+            Self::Start(args) => command::run(VerbName::Start, args),
+            Self::Pause(args) => command::run(VerbName::Pause, args),
+            Self::Resume(args) => command::run(VerbName::Resume, args),
+            Self::Quarantine(args) => command::run(VerbName::Quarantine, args),
+            Self::Release(args) => command::run(VerbName::Release, args),
             Self::Signal(args) => command::run_signal(args),
+            Self::Run(args) => command::run(VerbName::Run, args),
             Self::Reload(args) => reload::run(args),
             Self::Down(args) => down::run(args),
             Self::Completions(args) => completions::run(args),
@@ -153,11 +159,5 @@ pub fn color_enabled(stream: &impl IsTerminal) -> bool {
 
 /// Prints `herder: error: <error>` and its causes to stderr.
 pub fn print_error(err: &dyn std::error::Error) {
-    let mut text = format!("herder: error: {err}");
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(&format!("\n  caused by: {cause}"));
-        source = cause.source();
-    }
-    eprintln!("{text}");
+    eprintln!("herder: error: {}", ErrorChain::lines(err));
 }

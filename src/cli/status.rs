@@ -7,6 +7,7 @@ use super::exit::Exit;
 use super::remote::{ConnectArgs, block_on, connect, emit, to_json};
 use super::table::{Cell, render};
 use super::{Format, color_enabled};
+use crate::reconcile::state::{State, Tone};
 use crate::reconcile::{ChildStatus, StatusReport};
 
 /// Arguments of `herder status`.
@@ -91,7 +92,7 @@ fn row(child: &ChildStatus) -> Vec<Cell> {
         .unwrap_or_default();
     vec![
         Cell::plain(&child.name),
-        Cell::painted(&child.state, state_color(&child.state)),
+        Cell::painted(child.state.as_str(), state_color(child.state)),
         child
             .pid
             .map_or_else(dash, |pid| Cell::plain(pid.to_string())),
@@ -123,13 +124,12 @@ fn row(child: &ChildStatus) -> Vec<Cell> {
 }
 
 /// Green when serving, yellow on the way, red when in trouble, dim when at rest.
-fn state_color(state: &str) -> Option<&'static str> {
-    match state {
-        "ready" | "running" | "completed" => Some("32"),
-        "waiting" | "starting" | "backoff" | "stopping" | "paused" => Some("33"),
-        "failed" | "unhealthy" | "quarantined" => Some("31"),
-        "stopped" | "disabled" => Some("2"),
-        _ => None,
+fn state_color(state: State) -> Option<&'static str> {
+    match state.tone() {
+        Tone::Serving => Some("32"),
+        Tone::Transient => Some("33"),
+        Tone::Trouble => Some("31"),
+        Tone::Resting => Some("2"),
     }
 }
 
@@ -189,7 +189,7 @@ mod tests {
             children: vec![
                 ChildStatus {
                     name: "api".into(),
-                    state: "ready".into(),
+                    state: State::Ready,
                     pid: Some(4242),
                     uptime_secs: Some(61.0),
                     restarts: 1,
@@ -209,7 +209,7 @@ mod tests {
                 },
                 ChildStatus {
                     name: "worker".into(),
-                    state: "backoff".into(),
+                    state: State::Backoff,
                     last_exit: Some("exited with code 1".into()),
                     ..ChildStatus::default()
                 },

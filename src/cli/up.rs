@@ -46,6 +46,9 @@ pub struct UpArgs {
     /// Do not print the children's output (it is still captured in logs).
     #[arg(long, short)]
     pub quiet: bool,
+    /// The optional TCP listeners (`--metrics`, `--web`).
+    #[command(flatten)]
+    pub listeners: super::listeners::ListenerArgs,
 }
 
 /// Why `herder up` could not run.
@@ -69,6 +72,8 @@ enum UpError {
     Spawner(#[from] crate::supervise::spawn::SpawnError),
     #[error(transparent)]
     Api(#[from] api::ApiError),
+    #[error(transparent)]
+    Listener(#[from] super::listeners::ListenerError),
     #[error("cannot install signal handlers")]
     Signals(#[source] std::io::Error),
     #[error("cannot print the manifest diagnostics")]
@@ -194,6 +199,7 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
         manifest_dir: dir.clone(),
     };
     let closing = CancellationToken::new();
+    args.listeners.start(&control, &closing).await?;
     let server = tokio::spawn(api::serve(
         listener,
         control,
@@ -211,7 +217,7 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
         socket.display(),
         state_dir.display()
     );
-    let code = reconcile(Wiring {
+    let outcome = reconcile(Wiring {
         generations,
         watcher,
         requests,
@@ -228,7 +234,7 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
     if let Ok(Err(error)) = server.await {
         print_error(&error);
     }
-    Ok(code)
+    Ok(i32::from(Exit::of(outcome)))
 }
 
 /// The cgroup detection, and the leftovers of a killed predecessor that were removed.

@@ -21,8 +21,9 @@ use super::desired::{DesiredSet, desired_set};
 use super::diagnostic::{Code, Diagnostic, Location, sort_diagnostics};
 use super::model::Manifest;
 use super::schema::check_schema;
-use super::spans::{Spans, marker_location, parse_documents};
-use super::validate::{check_manifest, check_sorted_set};
+use super::spans::{Spans, marker_location};
+use super::validate::{check_manifest, check_probe_shapes, check_sorted_set};
+use super::yaml_json::parse_documents;
 
 /// Largest manifest file herder reads; a real one is a few kilobytes.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -394,6 +395,11 @@ fn check_document(
     let schema_errors = check_schema(&value, &spans, path, index);
     if !schema_errors.is_empty() {
         diagnostics.extend(schema_errors);
+        return None;
+    }
+    let shape_errors = check_probe_shapes(&value, &spans, path, index);
+    if !shape_errors.is_empty() {
+        diagnostics.extend(shape_errors);
         return None;
     }
     // The plain deserializer is fast and moves the strings out of `value`; the

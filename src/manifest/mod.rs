@@ -3,20 +3,23 @@
 //! diagnostics that carry `file:line:col`.
 //!
 //! ```text
-//! bytes ─▶ load::parse_file ─▶ spans::parse_documents ─▶ schema::check_schema ─▶ serde ─▶ validate::check_manifest
+//! bytes ─▶ load::parse_file ─▶ yaml_json::parse_documents ─▶ schema::check_schema ─▶ serde ─▶ validate::check_manifest
 //!                                                                         (per file: ParsedFile)
 //! [ManifestDoc] ─▶ validate::check_set ─▶ desired::desired_set ─▶ DesiredSet
 //! ```
 
 pub mod desired;
 pub mod diagnostic;
+pub mod export;
 pub mod load;
 pub mod model;
 pub mod schema;
 pub mod spans;
+pub mod suggest;
 pub mod units;
 pub mod validate;
 mod yaml_input;
+pub mod yaml_json;
 
 pub use desired::{ChildSpec, DesiredSet, child_specs, desired_set, replica_names};
 pub use diagnostic::{Code, Diagnostic, Location, Report, Severity};

@@ -13,8 +13,8 @@ use serde_json::Value;
 use super::diagnostic::{Code, Diagnostic};
 use super::model::{Manifest, NAME_PATTERN};
 use super::spans::{Spans, escape_segment};
+use super::suggest::did_you_mean;
 use super::units::{DURATION_PATTERN, SIZE_PATTERN};
-use super::validate::did_you_mean;
 
 /// The manifest schema as JSON, generated from [`Manifest`].
 pub fn manifest_schema() -> Value {

@@ -14,22 +14,11 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use super::diagnostic::{Code, Diagnostic};
 use super::load::{ManifestDoc, describe_io};
-use super::model::{Check, Condition, Kind, Manifest, Probe};
+use super::model::{CHECK_KEYS, Check, Condition, Kind, Manifest, Probe};
+use super::spans::Spans;
+use super::suggest::did_you_mean;
 
-/// The candidate closest to `input`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(
-    input: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|candidate| (strsim::jaro_winkler(input, candidate), candidate))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, candidate)| candidate)
-}
-
-/// Checks one typed manifest: exactly one check per probe, `log_line` only for readiness,
+/// Checks one typed manifest: `log_line` only for readiness,
 /// regexes that compile, environment entries with exactly one source, declared secrets,
 /// secrets with exactly one source, no duplicate names, sane durations.
 pub fn check_manifest(doc: &ManifestDoc) -> Vec<Diagnostic> {
@@ -89,6 +78,71 @@ pub fn check_manifest(doc: &ManifestDoc) -> Vec<Diagnostic> {
     out
 }
 
+/// Checks the written form of both probes before typing: exactly one check key each, each
+/// error at the offending key (a probe without its one check has no typed form).
+pub fn check_probe_shapes(
+    value: &serde_json::Value,
+    spans: &Spans,
+    file: &Path,
+    index: usize,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for base in ["/readiness", "/health_check"] {
+        let Some(probe) = value.pointer(base).and_then(serde_json::Value::as_object) else {
+            continue;
+        };
+        let names: Vec<&str> = CHECK_KEYS
+            .into_iter()
+            .filter(|key| probe.contains_key(*key))
+            .collect();
+        let at_key = |pointer: &str, message: String| {
+            Diagnostic::error(
+                Code::Invalid,
+                file,
+                index,
+                spans.key(pointer),
+                pointer,
+                message,
+            )
+        };
+        match names.as_slice() {
+            [] => out.push(
+                at_key(base, format!("{} declares no check", &base[1..]))
+                    .with_hint(format!("add one of {}", backticked(&CHECK_KEYS))),
+            ),
+            [_] => {}
+            [_, rest @ ..] => {
+                for name in rest {
+                    out.push(
+                        at_key(
+                            &format!("{base}/{name}"),
+                            format!(
+                                "{} declares more than one check ({})",
+                                &base[1..],
+                                names.join(", ")
+                            ),
+                        )
+                        .with_hint("a probe performs exactly one check; keep one of them"),
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `` `a`, `b`, `c` or `d` ``.
+fn backticked(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [only] => format!("`{only}`"),
+        [init @ .., last] => {
+            let init: Vec<String> = init.iter().map(|w| format!("`{w}`")).collect();
+            format!("{} or `{last}`", init.join(", "))
+        }
+    }
+}
+
 fn check_probe(
     doc: &ManifestDoc,
     base: &str,
@@ -97,36 +151,15 @@ fn check_probe(
     out: &mut Vec<Diagnostic>,
 ) {
     let Some(probe) = probe else { return };
-    let checks = probe.checks();
-    let names: Vec<&str> = checks.iter().map(check_name).collect();
-    match names.as_slice() {
-        [] => out.push(
-            doc.error_at_key(
-                Code::Invalid,
-                base,
-                format!("{} declares no check", &base[1..]),
-            )
-            .with_hint("add one of `http`, `tcp`, `exec` or `log_line`"),
-        ),
-        [_] => {}
-        [_, rest @ ..] => {
-            for name in rest {
-                out.push(
-                    doc.error_at_key(
-                        Code::Invalid,
-                        &format!("{base}/{name}"),
-                        format!(
-                            "{} declares more than one check ({})",
-                            &base[1..],
-                            names.join(", ")
-                        ),
-                    )
-                    .with_hint("a probe performs exactly one check; keep one of them"),
-                );
-            }
-        }
+    if let Check::Http(http) = &probe.check
+        && let Err(reason) = http.target()
+    {
+        out.push(
+            doc.error_at(Code::Invalid, &format!("{base}/http/url"), reason)
+                .with_hint("write it as `http://host:port/path` (IPv6 hosts in brackets)"),
+        );
     }
-    if let Some(pattern) = &probe.log_line {
+    if let Check::LogLine(pattern) = &probe.check {
         let pointer = format!("{base}/log_line");
         if !readiness {
             out.push(
@@ -158,15 +191,6 @@ fn check_probe(
             &format!("{base}/timeout"),
             "timeout must be greater than 0s",
         ));
-    }
-}
-
-fn check_name(check: &Check<'_>) -> &'static str {
-    match check {
-        Check::Http(_) => "http",
-        Check::Tcp(_) => "tcp",
-        Check::Exec(_) => "exec",
-        Check::LogLine(_) => "log_line",
     }
 }
 
@@ -685,15 +709,6 @@ pub fn base_dir(file: &Path) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn suggestions_are_close_matches_only() {
-        assert_eq!(
-            did_you_mean("restart_polcy", ["restart", "name"]),
-            Some("restart")
-        );
-        assert_eq!(did_you_mean("zzz", ["restart", "name"]), None);
-    }
 
     #[test]
     fn cycles_are_found_once_with_their_path() {

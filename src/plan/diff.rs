@@ -197,6 +197,8 @@ fn diff_manifest(old: &Manifest, new: &Manifest, diff: &mut Diff) {
         user,
         group,
         logs,
+        // Read by `herder export` only: nothing to do to a running child.
+        export: _,
     } = old;
     // Needs a new process.
     diff.values("name", name, &new.name, true);

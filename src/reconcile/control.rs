@@ -12,11 +12,12 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use super::core::{Command, CommandError};
+use super::command::{Command, CommandError, Verb, VerbName};
+use super::state::State;
 use crate::events::EventLog;
 use crate::manifest::DesiredSet;
 use crate::manifest::diagnostic::Diagnostic;
-use crate::manifest::model::{Manifest, Signal};
+use crate::manifest::model::Manifest;
 use crate::plan::Plan;
 use crate::supervise::cgroup::{Detection, Usage};
 use crate::supervise::limits::Enforcement;
@@ -96,43 +97,6 @@ pub enum Request {
     },
 }
 
-/// An operator command before it names its child: what [`Request::Batch`] applies to each.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verb {
-    /// [`Command::Restart`].
-    Restart,
-    /// [`Command::Stop`].
-    Stop,
-    /// [`Command::Start`].
-    Start,
-    /// [`Command::Pause`].
-    Pause,
-    /// [`Command::Resume`].
-    Resume,
-    /// [`Command::Quarantine`], with the reason it keeps.
-    Quarantine(Option<String>),
-    /// [`Command::Release`].
-    Release,
-    /// [`Command::Signal`].
-    Signal(Signal),
-}
-
-impl Verb {
-    /// The command of this verb on `name`.
-    pub fn on(&self, name: String) -> Command {
-        match self {
-            Verb::Restart => Command::Restart(name),
-            Verb::Stop => Command::Stop(name),
-            Verb::Start => Command::Start(name),
-            Verb::Pause => Command::Pause(name),
-            Verb::Resume => Command::Resume(name),
-            Verb::Quarantine(reason) => Command::Quarantine(name, reason.clone()),
-            Verb::Release => Command::Release(name),
-            Verb::Signal(signal) => Command::Signal(name, *signal),
-        }
-    }
-}
-
 /// Why a command was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ControlError {
@@ -145,7 +109,7 @@ pub enum ControlError {
         /// The child.
         name: String,
         /// The verb.
-        verb: String,
+        verb: VerbName,
     },
     /// herder is shutting down.
     #[error("herder is shutting down")]
@@ -198,9 +162,8 @@ pub struct StatusReport {
 pub struct ChildStatus {
     /// Child name.
     pub name: String,
-    /// `waiting`, `starting`, `running`, `ready`, `unhealthy`, `backoff`, `stopping`,
-    /// `stopped`, `completed`, `failed`, `paused`, `quarantined`, `disabled`.
-    pub state: String,
+    /// What it is doing: one of [`State::ALL`], in kebab-case.
+    pub state: State,
     /// Why it is in that state, when there is more to say ("waiting for db (ready)").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

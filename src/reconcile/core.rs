@@ -13,9 +13,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use super::command::{Command, CommandError, Verb};
+use super::outcome::Outcome;
 use crate::manifest::ChildSpec;
 use crate::manifest::DesiredSet;
-use crate::manifest::model::{Condition, Criticality, DependencySpec, Signal, UpdateStrategy};
+use crate::manifest::model::{
+    Condition, Criticality, DependencySpec, Kind, Signal, UpdateStrategy,
+};
 use crate::plan::{self, Observed, ObservedChild, Operation, Plan};
 
 /// What a child actor reported about one incarnation.
@@ -170,43 +174,6 @@ pub enum Input {
     },
 }
 
-/// An operator command on one child.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Command {
-    /// Restart its process now.
-    Restart(String),
-    /// Stop it and keep it stopped.
-    Stop(String),
-    /// Undo a stop, or start a failed child afresh.
-    Start(String),
-    /// SIGSTOP its process group.
-    Pause(String),
-    /// SIGCONT its process group.
-    Resume(String),
-    /// Stop it and hold it out of reconciliation until released.
-    Quarantine(String, Option<String>),
-    /// End a quarantine.
-    Release(String),
-    /// Send a signal to its process group.
-    Signal(String, Signal),
-}
-
-impl Command {
-    /// The verb (as the CLI spells it) and the child it is about.
-    pub fn describe(&self) -> (&'static str, &str) {
-        match self {
-            Command::Restart(name) => ("restart", name),
-            Command::Stop(name) => ("stop", name),
-            Command::Start(name) => ("start", name),
-            Command::Pause(name) => ("pause", name),
-            Command::Resume(name) => ("resume", name),
-            Command::Quarantine(name, _) => ("quarantine", name),
-            Command::Release(name) => ("release", name),
-            Command::Signal(name, _) => ("signal", name),
-        }
-    }
-}
-
 /// What the shell must do. Effects on an incarnation name it exactly.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
@@ -253,25 +220,8 @@ pub enum Effect {
     },
     /// Kill every process group now (second shutdown signal).
     KillAll,
-    /// Everything has stopped: exit with this code.
-    Exit(i32),
-}
-
-/// Exit code when a critical child failed.
-pub const EXIT_CRITICAL_FAILED: i32 = 3;
-
-/// Why a command was not carried out.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum CommandError {
-    /// No child of that name.
-    #[error("no child named `{0}`")]
-    UnknownChild(String),
-    /// The child has no running process to act on.
-    #[error("`{0}` has no running process")]
-    NotRunning(String),
-    /// The child is quarantined; only `release` applies.
-    #[error("`{0}` is quarantined; release it first")]
-    Quarantined(String),
+    /// Everything has stopped: herder ends with this outcome.
+    Exit(Outcome),
 }
 
 /// The reconciler's state.
@@ -293,7 +243,7 @@ pub struct Reconciler {
 
 #[derive(Debug)]
 struct ShutdownState {
-    exit_code: i32,
+    outcome: Outcome,
     exited: bool,
 }
 
@@ -364,7 +314,7 @@ impl Reconciler {
                 }
                 None => {
                     self.shutdown = Some(ShutdownState {
-                        exit_code: 0,
+                        outcome: Outcome::Stopped,
                         exited: false,
                     });
                 }
@@ -510,10 +460,10 @@ impl Reconciler {
                     }
                 } else if run.spec.manifest.criticality == Criticality::Critical {
                     let shutdown = self.shutdown.get_or_insert(ShutdownState {
-                        exit_code: EXIT_CRITICAL_FAILED,
+                        outcome: Outcome::CriticalFailed,
                         exited: false,
                     });
-                    shutdown.exit_code = EXIT_CRITICAL_FAILED;
+                    shutdown.outcome = Outcome::CriticalFailed;
                 }
             }
             Observation::Stopped => {}
@@ -521,13 +471,18 @@ impl Reconciler {
     }
 
     fn command(&mut self, command: Command, effects: &mut Vec<Effect>) -> Result<(), CommandError> {
-        let name = command.describe().1.to_owned();
+        let Command { child: name, verb } = command;
         if !self.desired.children.contains_key(&name) && !self.slots.contains_key(&name) {
             return Err(CommandError::UnknownChild(name));
         }
+        let oneshot = self
+            .desired
+            .children
+            .get(&name)
+            .is_some_and(|spec| spec.manifest.kind == Kind::Oneshot);
         let slot = self.slots.entry(name.clone()).or_default();
         let quarantined = matches!(slot.hold, Some(Hold::Quarantined { .. }));
-        if quarantined && !matches!(command, Command::Release(_) | Command::Quarantine(..)) {
+        if quarantined && !matches!(verb, Verb::Release | Verb::Quarantine(_)) {
             return Err(CommandError::Quarantined(name));
         }
         let live = |slot: &Slot| {
@@ -536,24 +491,38 @@ impl Reconciler {
                 .filter(|run| !matches!(run.phase, Phase::Completed | Phase::Failed))
                 .map(|run| run.incarnation)
         };
-        match command {
-            Command::Restart(_) => {
+        let signal = match verb {
+            Verb::Restart => {
                 slot.hold = None;
                 match live(slot) {
                     Some(incarnation) => effects.push(Effect::Restart { name, incarnation }),
                     // Completed or failed: start a fresh incarnation.
                     None => retire_current(&name, slot, effects),
                 }
+                return Ok(());
             }
-            Command::Stop(_) => {
+            Verb::Run => {
+                if !oneshot {
+                    return Err(CommandError::NotOneshot(name));
+                }
+                if live(slot).is_some() {
+                    return Err(CommandError::AlreadyRunning(name));
+                }
+                slot.hold = None;
+                retire_current(&name, slot, effects);
+                return Ok(());
+            }
+            Verb::Stop => {
                 slot.hold = Some(Hold::Stopped);
                 retire_current(&name, slot, effects);
+                return Ok(());
             }
-            Command::Quarantine(_, reason) => {
+            Verb::Quarantine(reason) => {
                 slot.hold = Some(Hold::Quarantined { reason });
                 retire_current(&name, slot, effects);
+                return Ok(());
             }
-            Command::Start(_) | Command::Release(_) => {
+            Verb::Start | Verb::Release => {
                 slot.hold = None;
                 if slot
                     .current
@@ -562,23 +531,18 @@ impl Reconciler {
                 {
                     retire_current(&name, slot, effects);
                 }
+                return Ok(());
             }
-            Command::Pause(_) | Command::Resume(_) | Command::Signal(..) => {
-                let incarnation =
-                    live(slot).ok_or_else(|| CommandError::NotRunning(name.clone()))?;
-                let signal = match command {
-                    Command::Pause(_) => Signal::Sigstop,
-                    Command::Resume(_) => Signal::Sigcont,
-                    Command::Signal(_, signal) => signal,
-                    _ => return Ok(()),
-                };
-                effects.push(Effect::Signal {
-                    name,
-                    incarnation,
-                    signal,
-                });
-            }
-        }
+            Verb::Pause => Signal::Sigstop,
+            Verb::Resume => Signal::Sigcont,
+            Verb::Signal(signal) => signal,
+        };
+        let incarnation = live(slot).ok_or_else(|| CommandError::NotRunning(name.clone()))?;
+        effects.push(Effect::Signal {
+            name,
+            incarnation,
+            signal,
+        });
         Ok(())
     }
 
@@ -820,11 +784,24 @@ impl Reconciler {
     /// Whether another child that has a process and is going away (all of them, during
     /// shutdown) still needs `name`: dependents stop first.
     fn needed_by_departing(&self, name: &str) -> bool {
+        let replica_set = self.replica_set(name);
         self.slots.iter().any(|(other, slot)| {
             other != name
                 && (self.shutdown.is_some() || self.desired_spec(other).is_none())
-                && slot.live_specs().any(|spec| depends_on(spec, name))
+                && slot
+                    .live_specs()
+                    .any(|spec| depends_on(spec, name, replica_set))
         })
+    }
+
+    /// The replica set `name` belongs to (`web` for the replica `web-3`), from the spec it
+    /// runs or is desired with: a standalone child named `db-2` belongs to none.
+    fn replica_set(&self, name: &str) -> Option<&str> {
+        let running = self.slots.get(name).into_iter().flat_map(Slot::live_specs);
+        running
+            .chain(self.desired.children.get(name))
+            .find(|spec| spec.replica.is_some())
+            .map(|spec| spec.manifest.name.as_str())
     }
 
     fn retire(&mut self, name: &str, effects: &mut Vec<Effect>) {
@@ -889,10 +866,7 @@ impl Reconciler {
         }
         let needed = |name: &str| {
             // `name` itself, or the replica set `web` of a replica `web-3` (see `depends_on`).
-            let replica_set = name
-                .rsplit_once('-')
-                .filter(|(_, index)| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
-                .map(|(set, _)| set);
+            let replica_set = self.replica_set(name);
             [Some(name), replica_set]
                 .into_iter()
                 .flatten()
@@ -918,25 +892,23 @@ impl Reconciler {
             && !shutdown.exited
         {
             shutdown.exited = true;
-            effects.push(Effect::Exit(shutdown.exit_code));
+            effects.push(Effect::Exit(shutdown.outcome));
         }
     }
 }
 
-/// Whether `spec` declares a dependency on `name` (directly or on its replica set).
 /// Whether a slot is worth keeping: it tracks a process, or holds a desired child stopped.
 fn is_kept(name: &str, slot: &Slot, desired: &DesiredSet) -> bool {
     !slot.is_idle() || slot.hold.is_some() && desired.children.contains_key(name)
 }
 
-fn depends_on(spec: &ChildSpec, name: &str) -> bool {
-    spec.manifest.dependencies.iter().any(|dep| {
-        dep.0.name == name
-            || name
-                .strip_prefix(dep.0.name.as_str())
-                .and_then(|rest| rest.strip_prefix('-'))
-                .is_some_and(|index| index.bytes().all(|b| b.is_ascii_digit()))
-    })
+/// Whether `spec` declares a dependency on `name` or on `replica_set`, the set `name` is a
+/// replica of.
+fn depends_on(spec: &ChildSpec, name: &str, replica_set: Option<&str>) -> bool {
+    spec.manifest
+        .dependencies
+        .iter()
+        .any(|dep| dep.0.name == name || Some(dep.0.name.as_str()) == replica_set)
 }
 
 /// Asks the current incarnation to stop and forgets it as serving.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::command::{CommandError, Verb};
 use super::core::*;
 use crate::manifest::model::{Manifest, Signal};
 use crate::manifest::{ChildSpec, DesiredSet};
@@ -80,7 +81,7 @@ fn names(effects: &[Effect]) -> Vec<String> {
                 signal,
             } => format!("signal {name}#{incarnation} {signal}"),
             Effect::KillAll => "kill-all".into(),
-            Effect::Exit(code) => format!("exit {code}"),
+            Effect::Exit(outcome) => format!("exit {outcome:?}"),
         })
         .collect()
 }
@@ -271,7 +272,7 @@ fn ordered_shutdown_then_exit_and_a_second_signal_kills() {
     );
     assert_eq!(
         names(&step(&mut r, observed("db", 1, Observation::Stopped))),
-        ["exit 0"]
+        ["exit Stopped"]
     );
 }
 
@@ -287,7 +288,7 @@ fn a_critical_failure_shuts_down_with_an_error() {
     step(&mut r, observed("core", 1, Observation::Stopped));
     assert_eq!(
         names(&step(&mut r, observed("db", 2, Observation::Stopped))),
-        [format!("exit {EXIT_CRITICAL_FAILED}")]
+        ["exit CriticalFailed".to_owned()]
     );
 }
 
@@ -297,7 +298,7 @@ fn an_operator_stop_holds_until_start() {
     step(&mut r, desired(1, [db()]));
     step(&mut r, observed("db", 1, Observation::Spawned));
     assert_eq!(
-        names(&step(&mut r, Input::Command(Command::Stop("db".into())))),
+        names(&step(&mut r, Input::Command(Verb::Stop.on("db")))),
         ["stop db#1"]
     );
     assert!(step(&mut r, observed("db", 1, Observation::Stopped)).is_empty());
@@ -306,7 +307,7 @@ fn an_operator_stop_holds_until_start() {
         "a held child is not restarted"
     );
     assert_eq!(
-        names(&step(&mut r, Input::Command(Command::Start("db".into())))),
+        names(&step(&mut r, Input::Command(Verb::Start.on("db")))),
         ["spawn db#2"]
     );
 }
@@ -316,19 +317,18 @@ fn quarantine_refuses_other_commands_until_released() {
     let mut r = Reconciler::new();
     step(&mut r, desired(1, [db()]));
     step(&mut r, observed("db", 1, Observation::Spawned));
-    let quarantine = Command::Quarantine("db".into(), Some("disk full".into()));
+    let quarantine = Verb::Quarantine(Some("disk full".into())).on("db");
     assert_eq!(
         names(&step(&mut r, Input::Command(quarantine))),
         ["stop db#1"]
     );
     assert_eq!(
-        r.step(Input::Command(Command::Restart("db".into())))
-            .unwrap_err(),
+        r.step(Input::Command(Verb::Restart.on("db"))).unwrap_err(),
         CommandError::Quarantined("db".into())
     );
     step(&mut r, observed("db", 1, Observation::Stopped));
     assert_eq!(
-        names(&step(&mut r, Input::Command(Command::Release("db".into())))),
+        names(&step(&mut r, Input::Command(Verb::Release.on("db")))),
         ["spawn db#2"]
     );
 }
@@ -341,20 +341,20 @@ fn commands_name_the_incarnation_and_reject_unknown_children() {
     assert_eq!(
         names(&step(
             &mut r,
-            Input::Command(Command::Signal("db".into(), Signal::Sighup))
+            Input::Command(Verb::Signal(Signal::Sighup).on("db"))
         )),
         ["signal db#1 SIGHUP"]
     );
     assert_eq!(
-        names(&step(&mut r, Input::Command(Command::Pause("db".into())))),
+        names(&step(&mut r, Input::Command(Verb::Pause.on("db")))),
         ["signal db#1 SIGSTOP"]
     );
     assert_eq!(
-        names(&step(&mut r, Input::Command(Command::Restart("db".into())))),
+        names(&step(&mut r, Input::Command(Verb::Restart.on("db")))),
         ["restart db#1"]
     );
     assert_eq!(
-        r.step(Input::Command(Command::Restart("nope".into())))
+        r.step(Input::Command(Verb::Restart.on("nope")))
             .unwrap_err(),
         CommandError::UnknownChild("nope".into())
     );
@@ -436,9 +436,9 @@ fn a_batch_of_commands_plans_once_and_answers_each() {
     step(&mut r, observed("db", 1, Observation::Spawned));
     step(&mut r, observed("web", 2, Observation::Spawned));
     let (verdicts, effects) = r.commands(vec![
-        Command::Stop("db".into()),
-        Command::Stop("nope".into()),
-        Command::Stop("web".into()),
+        Verb::Stop.on("db"),
+        Verb::Stop.on("nope"),
+        Verb::Stop.on("web"),
     ]);
     assert_eq!(
         verdicts,
@@ -453,10 +453,7 @@ fn a_batch_of_commands_plans_once_and_answers_each() {
     assert!(step(&mut r, observed("web", 2, Observation::Stopped)).is_empty());
     assert!(step(&mut r, observed("db", 1, Observation::Stopped)).is_empty());
     assert_eq!(r.slots().len(), 2);
-    let (verdicts, effects) = r.commands(vec![
-        Command::Start("db".into()),
-        Command::Start("web".into()),
-    ]);
+    let (verdicts, effects) = r.commands(vec![Verb::Start.on("db"), Verb::Start.on("web")]);
     assert_eq!(verdicts, [Ok(()), Ok(())]);
     assert_eq!(names(&effects), ["spawn db#3"], "web waits for db to start");
 }
@@ -480,4 +477,83 @@ fn a_stop_that_something_waits_for_still_reconciles() {
         names(&step(&mut r, observed("db", 2, Observation::Stopped))),
         ["spawn db#3"]
     );
+}
+
+/// Issue 15, defect 2: a standalone child named `db-2` is not a replica of `db`, so
+/// shutting down does not hold it back for the dependents of `db`.
+#[test]
+fn a_name_with_a_number_is_not_taken_for_a_replica() {
+    let mut r = Reconciler::new();
+    let standalone = spec(json!({"name": "db-2", "command": ["db", "2"]}));
+    step(&mut r, desired(1, [db(), standalone, web_on_db("started")]));
+    step(&mut r, observed("db", 1, Observation::Spawned));
+    step(&mut r, observed("db-2", 2, Observation::Spawned));
+    step(&mut r, observed("web", 3, Observation::Spawned));
+    let effects = step(
+        &mut r,
+        Input::Shutdown {
+            reason: "test".into(),
+        },
+    );
+    assert_eq!(names(&effects), ["stop db-2#2", "stop web#3"]);
+}
+
+/// The replicas of a set a child depends on wait for that child when shutting down.
+#[test]
+fn replicas_of_a_dependency_stop_after_their_dependents() {
+    let mut r = Reconciler::new();
+    let web = spec(json!({"name": "web", "command": ["web"], "dependencies": ["db"]}));
+    let mut specs = replicas("db", 2);
+    specs.push(web);
+    step(&mut r, desired(1, specs));
+    step(&mut r, observed("db-0", 1, Observation::Spawned));
+    step(&mut r, observed("db-1", 2, Observation::Spawned));
+    step(&mut r, observed("db-0", 1, Observation::Ready));
+    step(&mut r, observed("db-1", 2, Observation::Ready));
+    step(&mut r, observed("web", 3, Observation::Spawned));
+    let effects = step(
+        &mut r,
+        Input::Shutdown {
+            reason: "test".into(),
+        },
+    );
+    assert_eq!(names(&effects), ["stop web#3"]);
+}
+
+#[test]
+fn admission_checks_existence_permissions_and_shutdown() {
+    use super::admission::admit;
+    use super::control::ControlError;
+    let mut r = Reconciler::new();
+    let locked = spec(json!({
+        "name": "locked", "command": ["x"],
+        "command_permissions": {"restart": false, "stop": true, "signals": ["SIGHUP"]}
+    }));
+    step(&mut r, desired(1, [db(), locked]));
+    let unknown = admit(&r, &Verb::Restart.on("nope"));
+    assert!(!unknown.allowed);
+    assert_eq!(
+        unknown.verdict,
+        Err(ControlError::Command(CommandError::UnknownChild(
+            "nope".into()
+        )))
+    );
+    let forbidden = admit(&r, &Verb::Restart.on("locked"));
+    assert!(!forbidden.allowed);
+    assert!(matches!(
+        forbidden.verdict,
+        Err(ControlError::Forbidden { .. })
+    ));
+    assert!(admit(&r, &Verb::Signal(Signal::Sighup).on("locked")).allowed);
+    assert!(!admit(&r, &Verb::Signal(Signal::Sigusr1).on("locked")).allowed);
+    assert_eq!(admit(&r, &Verb::Restart.on("db")).verdict, Ok(()));
+    step(
+        &mut r,
+        Input::Shutdown {
+            reason: "test".into(),
+        },
+    );
+    let late = admit(&r, &Verb::Restart.on("db"));
+    assert!(late.allowed, "audited as allowed, refused for the shutdown");
+    assert_eq!(late.verdict, Err(ControlError::ShuttingDown));
 }

@@ -66,9 +66,6 @@ pub struct ProbeSpec {
 /// A probe that cannot be used as written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProbeError {
-    /// No check, or more than one.
-    #[error("a probe needs exactly one of http, tcp, exec or log_line")]
-    CheckCount,
     /// The URL is not `http://host[:port][/path]`.
     #[error("unsupported probe url `{0}` (expected http://host[:port][/path])")]
     Url(String),
@@ -80,18 +77,13 @@ pub enum ProbeError {
 impl ProbeSpec {
     /// Builds a probe from its manifest form.
     pub fn from_model(p: &model::Probe) -> Result<Self, ProbeError> {
-        let checks = p.checks();
-        let [check] = checks.as_slice() else {
-            return Err(ProbeError::CheckCount);
-        };
-        let check = match check {
+        let check = match &p.check {
             model::Check::Http(h) => {
-                let (host, port, path) =
-                    parse_http_url(&h.url).ok_or_else(|| ProbeError::Url(h.url.clone()))?;
+                let target = h.target().map_err(|_| ProbeError::Url(h.url.clone()))?;
                 Check::Http {
-                    host,
-                    port,
-                    path,
+                    host: target.host,
+                    port: target.port,
+                    path: target.path,
                     status: h.status,
                 }
             }
@@ -129,32 +121,6 @@ pub fn program_of(c: &model::Command) -> Program {
         model::Command::Exec(argv) => Program::Argv(argv.clone()),
         model::Command::Shell(line) => Program::Shell(line.clone()),
     }
-}
-
-fn parse_http_url(url: &str) -> Option<(String, u16, String)> {
-    let rest = url.strip_prefix("http://")?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], rest[i..].to_string()),
-        None => (rest, "/".to_string()),
-    };
-    if authority.is_empty() || authority.contains('@') {
-        return None;
-    }
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6.split_once(']')?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
-            None if after.is_empty() => 80,
-            None => return None,
-        };
-        (h.to_string(), port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().ok()?),
-            None => (authority.to_string(), 80),
-        }
-    };
-    Some((host, port, path))
 }
 
 /// Where and as whom `exec` checks run: the child's working directory, environment and identity.
@@ -319,24 +285,6 @@ impl Counter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_urls() {
-        assert_eq!(
-            parse_http_url("http://127.0.0.1:8080/healthz"),
-            Some(("127.0.0.1".into(), 8080, "/healthz".into()))
-        );
-        assert_eq!(
-            parse_http_url("http://localhost"),
-            Some(("localhost".into(), 80, "/".into()))
-        );
-        assert_eq!(
-            parse_http_url("http://[::1]:9/x?y"),
-            Some(("::1".into(), 9, "/x?y".into()))
-        );
-        assert_eq!(parse_http_url("https://x/"), None);
-        assert_eq!(parse_http_url("http://h:notaport/"), None);
-    }
 
     fn spec(success: u32, failure: u32) -> ProbeSpec {
         ProbeSpec {

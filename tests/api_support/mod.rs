@@ -71,7 +71,7 @@ pub struct Lines {
 }
 
 impl Lines {
-    fn spawn(stream: impl Read + Send + 'static) -> Self {
+    pub fn spawn(stream: impl Read + Send + 'static) -> Self {
         let (tx, rx) = mpsc::channel();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
@@ -181,12 +181,19 @@ pub struct Instance {
     pub stderr: Lines,
     /// The state directory given with `--state-dir` (then `--socket` is given too), if any.
     explicit_state: Option<PathBuf>,
+    /// More arguments of `herder up` (`--metrics ADDR`, `--web ADDR`).
+    up_args: Vec<String>,
 }
 
 impl Instance {
     /// Writes `manifests` (`file name`, YAML) and starts `herder up --quiet` on them; returns
     /// once the socket is bound.
     pub fn start(manifests: &[(&str, &str)]) -> Self {
+        Self::start_with(manifests, &[])
+    }
+
+    /// [`Instance::start`] with more arguments of `herder up`.
+    pub fn start_with(manifests: &[(&str, &str)], up_args: &[&str]) -> Self {
         let (root, dir) = manifest_dir(manifests);
         let mut instance = Self {
             socket: PathBuf::new(),
@@ -199,6 +206,7 @@ impl Instance {
             },
             root,
             explicit_state: None,
+            up_args: up_args.iter().map(|arg| arg.to_string()).collect(),
         };
         instance.launch();
         instance
@@ -207,6 +215,7 @@ impl Instance {
     /// Starts `herder up` on this directory (again).
     pub fn launch(&mut self) {
         let mut up = self.command(&["up", "--quiet"]);
+        up.args(&self.up_args);
         if let Some(state) = &self.explicit_state {
             up.arg("--socket").arg(&self.socket);
             up.arg("--state-dir").arg(state);
@@ -464,6 +473,7 @@ impl Instance {
             socket: root.path().join("herder.sock"),
             state: root.path().join("state"),
             explicit_state: Some(root.path().join("state")),
+            up_args: Vec::new(),
             dir,
             up: None,
             stderr: Lines {

@@ -1,6 +1,6 @@
 //! The snapshot an actor publishes on its `watch` channel after every change.
 
-use std::time::SystemTime;
+use std::time::Instant;
 
 use super::state::ChildState;
 use crate::supervise::limits::LimitReport;
@@ -27,8 +27,9 @@ pub struct ChildStatus {
     pub healthy: Option<bool>,
     /// Stopped with SIGSTOP by `pause`.
     pub paused: bool,
-    /// When the state last changed (wall clock).
-    pub since: SystemTime,
+    /// When the live process was spawned (monotonic clock); `None` without one. The
+    /// uptime is measured from it, so it does not reset when the state changes.
+    pub started: Option<Instant>,
     /// How each resource limit is enforced.
     pub limits: LimitReport,
     /// The number of processes spawned so far by this incarnation (the fencing counter).

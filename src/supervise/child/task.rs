@@ -16,7 +16,7 @@
 //! the [`Effect`]s.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -29,6 +29,7 @@ use super::config::{self, RunConfig};
 use super::handle::ChildHandle;
 use super::state::{ChildState, Effect, Input, Machine};
 use super::status::ChildStatus;
+use crate::error_chain::ErrorChain;
 use crate::manifest::ChildSpec;
 use crate::supervise::backoff::{Backoff, XorShift};
 use crate::supervise::cgroup::ChildCgroup;
@@ -159,7 +160,7 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
         ready: false,
         healthy: None,
         paused: false,
-        since: SystemTime::now(),
+        started: None,
         limits: limits::report(&spec.manifest.resource_limits, None),
         run: 0,
     };
@@ -428,7 +429,7 @@ impl Actor {
             let result = match &spec.check {
                 Check::Exec { .. } => match config::exec_env(&child, &herder_env).await {
                     Ok(exec_env) => probe::attempt(&spec.check, spec.timeout, &exec_env).await,
-                    Err(e) => Err(format!("exec: {}", error_chain(&e))),
+                    Err(e) => Err(format!("exec: {}", ErrorChain::inline(&e))),
                 },
                 check => probe::attempt(check, spec.timeout, &ExecEnv::default()).await,
             };
@@ -629,9 +630,9 @@ impl Actor {
                 &self.spec.manifest.resource_limits,
             )
         {
-            tracing::warn!(child = %self.spec.name, error = %error_chain(&error), "cannot apply the new limits");
+            tracing::warn!(child = %self.spec.name, error = %ErrorChain::inline(&error).to_string(), "cannot apply the new limits");
             self.emit(ChildEventKind::CgroupFallback {
-                reason: error_chain(&error),
+                reason: ErrorChain::inline(&error).to_string(),
             });
         }
         if memory_changed
@@ -795,14 +796,17 @@ impl Actor {
             outcome.result = async {
                 let mut request = config::request(&spec, &herder_env)
                     .await
-                    .map_err(|e| error_chain(&e))?;
+                    .map_err(|e| ErrorChain::inline(&e).to_string())?;
                 if let Some(cgroup) = &cgroup {
                     request.cgroups = cgroup
                         .procs_files()
                         .map_err(|e| format!("cannot open the child's cgroup: {e}"))?;
                 }
                 let spawner = Spawner::global().map_err(|e| e.to_string())?;
-                let spawned = spawner.spawn(request).await.map_err(|e| error_chain(&e))?;
+                let spawned = spawner
+                    .spawn(request)
+                    .await
+                    .map_err(|e| ErrorChain::inline(&e).to_string())?;
                 Ok(spawned)
             }
             .await;
@@ -842,7 +846,7 @@ impl Actor {
             last_exit: self.machine.last_exit(),
             healthy: self.healthy,
             paused: self.paused,
-            since: SystemTime::now(),
+            started: state.pid().map(|_| self.run_started.into_std()),
             limits: self.limit_report(),
             run: self.run,
             state,
@@ -862,17 +866,6 @@ impl Actor {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
-}
-
 fn mib(bytes: u64) -> String {
     format!("{:.1}Mi", bytes as f64 / (1024.0 * 1024.0))
 }
@@ -883,10 +876,11 @@ fn make_cgroup(
     spec: &ChildSpec,
     incarnation: u64,
 ) -> Result<Arc<ChildCgroup>, String> {
-    let cgroup = ChildCgroup::create(tree, &spec.name, incarnation).map_err(|e| error_chain(&e))?;
+    let cgroup = ChildCgroup::create(tree, &spec.name, incarnation)
+        .map_err(|e| ErrorChain::inline(&e).to_string())?;
     if let Err(e) = crate::supervise::cgroup::limits::apply(&cgroup, &spec.manifest.resource_limits)
     {
-        let reason = error_chain(&e);
+        let reason = ErrorChain::inline(&e).to_string();
         // Nothing was started in it yet.
         let _ = cgroup.dirs.remove_when_empty();
         return Err(reason);
