@@ -15,6 +15,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod convert;
 pub mod error_chain;
 pub mod events;
 pub mod manifest;

@@ -8,6 +8,7 @@ pub mod completions;
 pub mod down;
 pub mod events;
 pub mod exit;
+pub mod export;
 pub mod listeners;
 pub mod logs;
 pub mod plan;
@@ -16,6 +17,7 @@ pub mod remote;
 pub mod schema;
 pub mod status;
 pub mod table;
+pub mod top;
 pub mod up;
 pub mod validate;
 
@@ -82,8 +84,12 @@ pub enum Command {
     Reload(reload::ReloadArgs),
     /// Ordered shutdown of the running instance.
     Down(down::DownArgs),
+    /// Live terminal UI: children, logs, events, errors and actions.
+    Top(top::TopArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
+    /// Write the objects that run DIR elsewhere (`herder export kubernetes`).
+    Export(export::ExportArgs),
 }
 
 impl Command {
@@ -108,7 +114,9 @@ impl Command {
             Self::Run(args) => command::run(VerbName::Run, args),
             Self::Reload(args) => reload::run(args),
             Self::Down(args) => down::run(args),
+            Self::Top(args) => top::run(args),
             Self::Completions(args) => completions::run(args),
+            Self::Export(args) => export::run(args),
         }
     }
 }

@@ -1,0 +1,1 @@
+//! Imports into herder manifests (docker compose, process-compose, Procfile).
