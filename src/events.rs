@@ -3,7 +3,13 @@
 //! Events get a monotonic sequence number, are kept in a bounded in-memory ring (for
 //! `herder events` and SSE resume), broadcast to live followers, and appended to a JSONL
 //! file in the state directory, rotated by size like a child's log ([`FILE_ROTATION`]). The
-//! reconciler is the only writer; the API only reads.
+//! reconciler is the main writer (the log writer reports file trouble too); the API only
+//! reads.
+//!
+//! The file is written by a thread of its own, fed by a queue of at most [`JOURNAL_QUEUE`]
+//! bytes, as the state file is: appending never waits on the disk. An event the queue or
+//! the disk cannot take (`ENOSPC`, `EIO`) is still in the ring and with the followers; it is
+//! counted as lost ([`EventLog::journal`]), and every later event tries the disk again.
 //!
 //! Followers subscribe *before* reading the ring (see [`EventLog::subscribe_since`]), so an
 //! event appended in between is seen twice rather than never; they drop duplicates by
@@ -11,17 +17,23 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::supervise::logs::Rotation;
+use crate::supervise::logs::queue::ByteQueue;
 use crate::supervise::logs::rotate::RotatingFile;
+use crate::supervise::logs::writer::Report;
 
 /// How many events the in-memory ring keeps.
 pub const RING_CAPACITY: usize = 10_000;
+
+/// Bytes of serialized events waiting for the journal thread.
+pub const JOURNAL_QUEUE: usize = 4 << 20;
 
 /// Rotation of `events.jsonl`: 10 MiB per file, three rotated files kept.
 pub const FILE_ROTATION: Rotation = Rotation {
@@ -147,33 +159,123 @@ pub enum EventKind {
         /// Why.
         reason: String,
     },
+    /// The child's log file stopped taking lines (full disk, I/O error, vanished directory);
+    /// lines are counted as lost until it works again. The ring and followers still get them.
+    LogWriteFailed {
+        /// The OS error.
+        error: String,
+    },
+    /// The child's log file takes lines again.
+    LogWriteResumed {
+        /// Lines that did not reach the file meanwhile.
+        lost_lines: u64,
+    },
+}
+
+impl EventKind {
+    /// The event of a log writer's report, with the child it is about.
+    pub fn of_log_report(report: Report) -> (String, EventKind) {
+        match report {
+            Report::Failing { child, error } => (child, EventKind::LogWriteFailed { error }),
+            Report::Resumed { child, lost_lines } => {
+                (child, EventKind::LogWriteResumed { lost_lines })
+            }
+        }
+    }
+}
+
+/// How the event journal file is doing, for `herder status` and `/metrics`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalHealth {
+    /// Events that never reached `events.jsonl` since herder started.
+    pub lost_events: u64,
+    /// The error writing fails with now; absent while writing works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The journal thread's side: the queue and what it could not write.
+struct Journal {
+    queue: Arc<ByteQueue<Vec<u8>>>,
+    lost: Arc<AtomicU64>,
+    error: Arc<Mutex<Option<String>>>,
+}
+
+impl Journal {
+    /// Starts the thread writing `file`; `None` if the OS refuses a thread.
+    fn start(mut file: RotatingFile) -> Option<Self> {
+        let queue: Arc<ByteQueue<Vec<u8>>> = Arc::new(ByteQueue::new(JOURNAL_QUEUE));
+        let lost = Arc::new(AtomicU64::new(0));
+        let error: Arc<Mutex<Option<String>>> = Arc::default();
+        let (work, lost_w, error_w) = (Arc::clone(&queue), Arc::clone(&lost), Arc::clone(&error));
+        let spawned = std::thread::Builder::new()
+            .name("herder-events".into())
+            .spawn(move || {
+                while let Some(line) = work.pop() {
+                    let result = file.write_lines(&line);
+                    let mut failing = error_w.lock().unwrap_or_else(PoisonError::into_inner);
+                    match result {
+                        Ok(()) => *failing = None,
+                        Err((events, e)) => {
+                            if failing.is_none() {
+                                tracing::warn!(error = %e, "cannot append to the event log file; counting lost events");
+                            }
+                            *failing = Some(e.to_string());
+                            lost_w.fetch_add(events, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        match spawned {
+            Ok(_) => Some(Self { queue, lost, error }),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the event journal thread; events.jsonl is not written");
+                None
+            }
+        }
+    }
+
+    fn push(&self, line: Vec<u8>) {
+        let size = line.len();
+        if self.queue.push(line, size).is_err() {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 /// The event log. Cheap to share: clone the `Arc`.
 pub struct EventLog {
     inner: Mutex<Inner>,
     followers: broadcast::Sender<Arc<Event>>,
+    journal: Option<Journal>,
 }
 
 struct Inner {
     next_seq: u64,
     ring: VecDeque<Arc<Event>>,
-    file: Option<RotatingFile>,
 }
 
 impl EventLog {
     /// An event log that also appends to `path` (created on the first event), or
     /// memory-only with `None`.
     pub fn open(path: Option<&Path>) -> std::io::Result<Arc<Self>> {
-        let file = path.map(|path| RotatingFile::new(path.to_path_buf(), FILE_ROTATION));
+        let journal = path
+            .map(|path| RotatingFile::new(path.to_path_buf(), FILE_ROTATION))
+            .and_then(Journal::start);
         let (followers, _) = broadcast::channel(4096);
         Ok(Arc::new(Self {
             inner: Mutex::new(Inner {
                 next_seq: 1,
                 ring: VecDeque::new(),
-                file,
             }),
             followers,
+            journal,
         }))
     }
 
@@ -197,20 +299,19 @@ impl EventLog {
             inner.ring.pop_front();
         }
         inner.ring.push_back(Arc::clone(&event));
-        if let Some(file) = inner.file.as_mut() {
-            // A full disk must not stop supervision; the ring and followers still get it.
-            let written = serde_json::to_vec(&*event)
-                .map_err(std::io::Error::from)
-                .and_then(|mut line| {
+        // Sent under the lock, so followers see events in sequence order. No followers is
+        // fine: the event is in the ring.
+        let _ = self.followers.send(Arc::clone(&event));
+        drop(inner);
+        if let Some(journal) = &self.journal {
+            match serde_json::to_vec(&*event) {
+                Ok(mut line) => {
                     line.push(b'\n');
-                    file.write(&line)
-                });
-            if let Err(error) = written {
-                tracing::warn!(%error, "cannot append to the event log file");
+                    journal.push(line);
+                }
+                Err(error) => tracing::warn!(%error, "cannot serialize an event"),
             }
         }
-        // No followers is fine: the event is in the ring.
-        let _ = self.followers.send(Arc::clone(&event));
         event
     }
 
@@ -232,6 +333,29 @@ impl EventLog {
         let start = inner.ring.partition_point(|event| event.seq <= since);
         let skip = (inner.ring.len() - start).saturating_sub(limit);
         inner.ring.range(start + skip..).cloned().collect()
+    }
+
+    /// How the journal file is doing.
+    pub fn journal(&self) -> JournalHealth {
+        let Some(journal) = &self.journal else {
+            return JournalHealth::default();
+        };
+        JournalHealth {
+            lost_events: journal.lost.load(Ordering::Relaxed),
+            error: journal
+                .error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        }
+    }
+
+    /// Waits until every event appended so far is in the journal file (or `timeout` passed);
+    /// returns whether it is. For tests and shutdown.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.journal
+            .as_ref()
+            .is_none_or(|journal| journal.queue.wait_idle(timeout))
     }
 
     /// The sequence number of the newest event (0 before the first).

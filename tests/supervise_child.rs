@@ -434,8 +434,8 @@ async fn environment_secrets_and_names_reach_the_child() {
     lines.sort();
     assert_eq!(
         lines,
-        vec!["HERDER_NAME=envy", "PLAIN=p", "TOKEN=abc123"],
-        "nothing inherited, secret read"
+        vec!["HERDER_NAME=envy", "PLAIN=p", "TOKEN=[redacted]"],
+        "nothing inherited, secret read (and redacted: the child printed exactly its value)"
     );
 }
 
@@ -476,6 +476,7 @@ async fn a_flood_is_captured_completely_and_lagging_followers_are_told() {
         vec![16384, 16384, 40000 - 2 * 16384],
         "a 40000-byte line is split into 16 KiB pieces"
     );
+    assert!(h.ctx.logs.flush(WAIT), "the log writer takes every line");
     let file = std::fs::read_to_string(h.path().join("logs/flood.log")).expect("log file");
     let numbers = file
         .lines()

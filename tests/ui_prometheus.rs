@@ -200,6 +200,10 @@ fn a_real_prometheus_scrapes_ready_children_and_reload_latency() {
         instance
             .stderr
             .wait_for("the edit to be applied", |l| l.contains("replace worker"));
+        // The next edit must meet a running worker, or its plan is a start, not a replace.
+        instance.stderr.wait_for("the new worker to be ready", |l| {
+            l.contains("worker: ready")
+        });
     }
     let (status, text) = get(&target, "/metrics", Some(TOKEN));
     assert_eq!(status, 200, "{text}");

@@ -31,6 +31,9 @@ use crate::supervise::spawn::Spawner;
 use crate::supervise::statefile::{StateFile, kill_leftovers};
 use crate::watch::{self, Generation, WatchConfig};
 
+/// How long herder waits at exit for its log and event files to take what is queued.
+const EXIT_FLUSH: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Arguments of `herder up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -172,7 +175,14 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
         source,
     };
     let events = EventLog::open(Some(&state_dir.join("events.jsonl"))).map_err(state_error)?;
-    let mut book = LogBook::new(Some(logs_dir.clone()));
+    let reporter = {
+        let events = Arc::clone(&events);
+        Arc::new(move |report| {
+            let (child, kind) = EventKind::of_log_report(report);
+            events.append(Some(&child), None, kind);
+        })
+    };
+    let mut book = LogBook::with_reporter(Some(logs_dir.clone()), Some(reporter));
     if !args.quiet {
         book = book.with_foreground(ForegroundSink::detect());
     }
@@ -221,7 +231,7 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
         generations,
         watcher,
         requests,
-        events,
+        events: Arc::clone(&events),
         context,
         child_events,
         logs_dir: Some(logs_dir),
@@ -231,6 +241,10 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
     closing.cancel();
     // The printer ends once it has printed the last events; a panic in it changes nothing.
     let _ = printer.await;
+    // What the writer threads still hold goes to disk before herder exits, if the disk
+    // takes it within a moment.
+    logs.flush(EXIT_FLUSH);
+    events.flush(EXIT_FLUSH);
     if let Ok(Err(error)) = server.await {
         print_error(&error);
     }
@@ -382,6 +396,12 @@ fn describe(event: &Event, color: bool) -> String {
                 .unwrap_or_default()
         ),
         EventKind::Shutdown { reason } => format!("shutting down ({reason})"),
+        EventKind::LogWriteFailed { error } => {
+            format!("cannot write its log file ({error}); counting lost lines")
+        }
+        EventKind::LogWriteResumed { lost_lines } => {
+            format!("writing its log file again ({lost_lines} lines lost)")
+        }
     };
     let subject = event
         .child

@@ -14,13 +14,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::command::{Command, CommandError, Verb, VerbName};
 use super::state::State;
-use crate::events::EventLog;
+use crate::events::{EventLog, JournalHealth};
 use crate::manifest::DesiredSet;
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::model::Manifest;
 use crate::plan::Plan;
 use crate::supervise::cgroup::{Detection, Usage};
 use crate::supervise::limits::Enforcement;
+use crate::supervise::logs::FileHealth;
 
 /// Who sent a request, from the socket's `SO_PEERCRED`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +156,9 @@ pub struct StatusReport {
     /// The cgroup layout herder detected at start, and what it can enforce.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroups: Option<Detection>,
+    /// How the event journal file (`events.jsonl`) is doing: events it could not take.
+    #[serde(default)]
+    pub journal: JournalHealth,
 }
 
 /// One child's status.
@@ -192,6 +196,9 @@ pub struct ChildStatus {
     /// What the running process tree uses (nulls where this host cannot tell); absent without a process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// How its captured output is doing: lines its log file could not take.
+    #[serde(default)]
+    pub logs: FileHealth,
     /// The manifest file that declares it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<PathBuf>,

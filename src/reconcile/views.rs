@@ -50,6 +50,7 @@ impl Shell {
             last_reload_ms: self.last_reload_ms,
             shutting_down: self.core.is_shutting_down(),
             cgroups: self.context.cgroup_detection.as_deref().cloned(),
+            journal: self.events.journal(),
         }
     }
 
@@ -66,6 +67,12 @@ impl Shell {
                 .map(|spec| spec.manifest.labels.clone())
                 .unwrap_or_default(),
             incarnation: run.map(|run| run.incarnation),
+            logs: self
+                .context
+                .logs
+                .get(name)
+                .map(|log| log.health())
+                .unwrap_or_default(),
             ..ChildStatus::default()
         };
         let handle = run.and_then(|run| self.handles.get(&(name.to_owned(), run.incarnation)));

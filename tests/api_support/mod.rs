@@ -71,6 +71,7 @@ pub struct Lines {
 }
 
 impl Lines {
+    /// Reads `stream` line by line on a thread of its own.
     pub fn spawn(stream: impl Read + Send + 'static) -> Self {
         let (tx, rx) = mpsc::channel();
         let seen = Arc::new(Mutex::new(Vec::new()));

@@ -184,6 +184,23 @@ pub fn render(
         "Events logged since start.",
     );
     out.sample("herder_events_total", &[], events as f64);
+    per_child(
+        &mut out,
+        "herder_log_lost_lines_total",
+        Kind::Counter,
+        "Captured lines a child's log file could not take (full disk, I/O error, writer behind).",
+        &|i| Some(children[i].logs.lost_lines as f64),
+    );
+    out.family(
+        "herder_events_lost_total",
+        Kind::Counter,
+        "Events the journal file (events.jsonl) could not take.",
+    );
+    out.sample(
+        "herder_events_lost_total",
+        &[],
+        report.journal.lost_events as f64,
+    );
     out.family(
         "herder_metrics_series_dropped_total",
         Kind::Counter,

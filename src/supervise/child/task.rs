@@ -38,6 +38,7 @@ use crate::supervise::event::{ChildEvent, ChildEventKind};
 use crate::supervise::limits::{self, LimitReport};
 use crate::supervise::logs::ChildLog;
 use crate::supervise::logs::pump::{self, LineWatch};
+use crate::supervise::logs::redact;
 use crate::supervise::memwatch::{self, MemoryWatch};
 use crate::supervise::os::{self, ExitStatus};
 use crate::supervise::probe::{self, Check, Counter, ExecEnv, ProbeSpec, Verdict};
@@ -780,6 +781,7 @@ impl Actor {
         // Replacing the receiver of an earlier run's spawn makes that spawn's process unowned: it is killed below.
         let (tx, rx) = oneshot::channel();
         self.spawning = Some(rx);
+        let log = Arc::clone(&self.log);
         tokio::spawn(async move {
             let mut outcome = SpawnOutcome {
                 result: Err(String::new()),
@@ -802,6 +804,8 @@ impl Actor {
                         .procs_files()
                         .map_err(|e| format!("cannot open the child's cgroup: {e}"))?;
                 }
+                // Before the process exists: its first line is redacted already.
+                log.add_secrets(redact::secret_values(&spec.manifest, &request.env));
                 let spawner = Spawner::global().map_err(|e| e.to_string())?;
                 let spawned = spawner
                     .spawn(request)

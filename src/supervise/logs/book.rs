@@ -1,21 +1,34 @@
 //! The log book: every child's captured output, queryable by name.
 //!
-//! Each child has one [`ChildLog`] that outlives its incarnations. Every captured line gets the next
-//! per-child sequence number and goes, under one short lock, to (a) a bounded in-memory ring for `herder logs`,
-//! (b) the rotated file `<state_dir>/logs/<name>.log`, (c) the foreground sink if `herder up` prints output, and
-//! (d) a broadcast channel for followers (`logs -f`). The ring and the broadcast channel are allocated lazily, so
-//! an idle child costs a few hundred bytes. File and ring receive every line; only a follower that lags can miss
-//! lines, and it is told how many ([`LogItem::Dropped`]).
+//! Each child has one [`ChildLog`] that outlives its incarnations. Every captured line (already redacted,
+//! see [`super::redact`]) gets the next per-child sequence number and goes, under one short lock, to (a) a
+//! bounded in-memory ring for `herder logs`, (b) a broadcast channel for followers (`logs -f`), (c) the
+//! foreground sink if `herder up` prints output; then, outside the lock, the batch goes to (d) the writer
+//! thread that appends it to the rotated file `<state_dir>/logs/<name>.log` ([`super::writer`]). The ring and
+//! the broadcast channel are allocated lazily, so an idle child costs a few hundred bytes. The ring receives
+//! every line; a follower that lags is skipped ahead and told how many lines it missed
+//! ([`LogItem::Dropped`]); lines the file could not take are counted ([`ChildLog::health`]).
+//!
+//! # Memory bound
+//!
+//! Per child: the ring, at most [`RING_BYTES`] of text in at most [`RING_LINES`] lines; while someone
+//! follows, the broadcast buffer of [`FOLLOW_BUFFER`] lines (shared with the ring where they overlap; at
+//! most 16 KiB each); the pump's read buffer and unterminated line while it reads (about 64 KiB). Shared by
+//! all children: the file writer's queue ([`super::writer::QUEUE_BYTES`], 8 MiB) and the foreground queue
+//! ([`super::foreground::QUEUE_BYTES`], 1 MiB). So N flooding children without followers cost at most about
+//! N × 1.2 MiB + 9 MiB, whatever their speed.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::broadcast;
 
 use super::foreground::ForegroundSink;
-use super::rotate::{RotatingFile, Rotation};
+use super::redact::Redactor;
+use super::rotate::Rotation;
+use super::writer::{Batch, FileHealth, FileSink, Reporter, Writer};
 
 /// Lines kept in memory per child.
 pub const RING_LINES: usize = 1000;
@@ -90,8 +103,6 @@ struct Inner {
     ring: VecDeque<LogLine>,
     ring_bytes: usize,
     followers: Option<broadcast::Sender<LogLine>>,
-    file: Option<RotatingFile>,
-    file_failed: bool,
 }
 
 /// The captured output of one child.
@@ -99,21 +110,27 @@ struct Inner {
 pub struct ChildLog {
     name: String,
     foreground: Option<ForegroundSink>,
+    file: Option<(Arc<FileSink>, Arc<Writer>)>,
+    redactor: RwLock<Arc<Redactor>>,
     inner: Mutex<Inner>,
 }
 
 impl ChildLog {
-    fn new(name: String, file: Option<RotatingFile>, foreground: Option<ForegroundSink>) -> Self {
+    fn new(
+        name: String,
+        file: Option<(Arc<FileSink>, Arc<Writer>)>,
+        foreground: Option<ForegroundSink>,
+    ) -> Self {
         Self {
             name,
             foreground,
+            file,
+            redactor: RwLock::default(),
             inner: Mutex::new(Inner {
                 next_seq: 1,
                 ring: VecDeque::new(),
                 ring_bytes: 0,
                 followers: None,
-                file,
-                file_failed: false,
             }),
         }
     }
@@ -130,38 +147,79 @@ impl ChildLog {
 
     /// Changes the rotation of the log file (in-place update of `logs`).
     pub fn set_rotation(&self, rotation: Rotation) {
-        if let Some(f) = self.lock().file.as_mut() {
-            f.set_rotation(rotation);
+        if let Some((sink, _)) = &self.file {
+            sink.set_rotation(rotation);
         }
     }
 
-    /// Records a batch of lines from one pipe.
-    pub fn append(&self, incarnation: u64, stream: Stream, lines: Vec<String>) {
-        if lines.is_empty() {
+    /// The redactor the pump applies to every line now.
+    pub fn redactor(&self) -> Arc<Redactor> {
+        let current = self.redactor.read().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(&current)
+    }
+
+    /// Redacts `values` (the secret values of a run about to start) from now on, besides the
+    /// values redacted so far. Called before the process is spawned, so its first line is
+    /// redacted already.
+    pub fn add_secrets<'a>(&self, values: impl IntoIterator<Item = &'a str>) {
+        let mut current = self.redactor.write().unwrap_or_else(|p| p.into_inner());
+        let mut values = values.into_iter().peekable();
+        if values.peek().is_none() {
             return;
         }
+        *current = Arc::new(current.with(values));
+    }
+
+    /// How the log file is doing; the default (nothing lost) without a file.
+    pub fn health(&self) -> FileHealth {
+        self.file
+            .as_ref()
+            .map(|(sink, _)| sink.health())
+            .unwrap_or_default()
+    }
+
+    /// Records a batch of (redacted) lines from one pipe: ring, followers and foreground at once,
+    /// then the file through the writer thread (waiting a bounded time for room in its queue).
+    pub async fn record(&self, incarnation: u64, stream: Stream, lines: Vec<Arc<str>>) {
+        if let Some(batch) = self.append(incarnation, stream, lines)
+            && let Some((_, writer)) = &self.file
+        {
+            writer.send(batch).await;
+        }
+    }
+
+    /// The synchronous part of [`ChildLog::record`]: returns the batch for the file.
+    fn append(&self, incarnation: u64, stream: Stream, lines: Vec<Arc<str>>) -> Option<Batch> {
+        if lines.is_empty() {
+            return None;
+        }
         if let Some(fg) = &self.foreground {
-            fg.print(&self.name, lines.iter().map(String::as_str));
+            fg.print(&self.name, lines.iter().map(|l| &**l));
         }
         let at = SystemTime::now();
-        let mut inner = self.lock();
-        let mut file_buf = String::new();
-        let stamp = humantime::format_rfc3339_millis(at).to_string();
-        for text in lines {
-            if inner.file.is_some() {
-                file_buf.push_str(&stamp);
-                file_buf.push(' ');
-                file_buf.push_str(stream.as_str());
-                file_buf.push(' ');
-                file_buf.push_str(&text);
-                file_buf.push('\n');
+        let mut file_buf = Vec::new();
+        if self.file.is_some() {
+            let stamp = humantime::format_rfc3339_millis(at).to_string();
+            let size: usize = lines.iter().map(|l| l.len() + stamp.len() + 9).sum();
+            file_buf.reserve_exact(size);
+            for text in &lines {
+                file_buf.extend_from_slice(stamp.as_bytes());
+                file_buf.push(b' ');
+                file_buf.extend_from_slice(stream.as_str().as_bytes());
+                file_buf.push(b' ');
+                file_buf.extend_from_slice(text.as_bytes());
+                file_buf.push(b'\n');
             }
+        }
+        let count = lines.len() as u64;
+        let mut inner = self.lock();
+        for text in lines {
             let line = LogLine {
                 seq: inner.next_seq,
                 incarnation,
                 stream,
                 at,
-                text: Arc::from(text),
+                text,
             };
             inner.next_seq += 1;
             if let Some(tx) = &inner.followers {
@@ -184,19 +242,13 @@ impl ChildLog {
         {
             inner.followers = None;
         }
-        let inner = &mut *inner;
-        if let Some(file) = inner.file.as_mut() {
-            match file.write(file_buf.as_bytes()) {
-                Ok(()) => inner.file_failed = false,
-                Err(e) => {
-                    if !inner.file_failed {
-                        tracing::warn!(child = %self.name, path = %file.path().display(), error = %e,
-                            "cannot write the log file");
-                    }
-                    inner.file_failed = true;
-                }
-            }
-        }
+        drop(inner);
+        let (sink, _) = self.file.as_ref()?;
+        Some(Batch {
+            sink: Arc::clone(sink),
+            bytes: file_buf,
+            lines: count,
+        })
     }
 
     /// The last `n` lines in memory, oldest first.
@@ -236,17 +288,34 @@ impl ChildLog {
 pub struct LogBook {
     dir: Option<PathBuf>,
     foreground: Option<ForegroundSink>,
+    writer: Option<Arc<Writer>>,
     children: Mutex<HashMap<String, Arc<ChildLog>>>,
 }
 
 impl LogBook {
     /// A book writing files under `logs_dir` (e.g. `<state_dir>/logs`), or only to memory with `None`.
     pub fn new(logs_dir: Option<PathBuf>) -> Self {
+        Self::with_reporter(logs_dir, None)
+    }
+
+    /// [`LogBook::new`], telling `reporter` when a child's file stops or resumes taking lines.
+    pub fn with_reporter(logs_dir: Option<PathBuf>, reporter: Option<Reporter>) -> Self {
+        let writer = logs_dir
+            .as_ref()
+            .and_then(|_| Writer::start(reporter))
+            .map(Arc::new);
         Self {
             dir: logs_dir,
             foreground: None,
+            writer,
             children: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Waits until every line recorded so far is in its file (or `timeout` passed); returns
+    /// whether it is. For tests and benchmarks; herder itself never waits for the disk.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.writer.as_ref().is_none_or(|w| w.flush(timeout))
     }
 
     /// Also prints every line to herder's standard output.
@@ -266,10 +335,14 @@ impl LogBook {
         if let Some(log) = map.get(name) {
             return Arc::clone(log);
         }
-        let file = self
-            .dir
-            .as_ref()
-            .map(|d| RotatingFile::new(d.join(format!("{name}.log")), rotation));
+        let file = match (&self.dir, &self.writer) {
+            (Some(dir), Some(writer)) => {
+                let path = dir.join(format!("{name}.log"));
+                let sink = FileSink::new(name.to_owned(), path, rotation);
+                Some((Arc::new(sink), Arc::clone(writer)))
+            }
+            _ => None,
+        };
         let log = Arc::new(ChildLog::new(
             name.to_string(),
             file,
