@@ -22,5 +22,6 @@ pub mod manifest;
 pub mod paths;
 pub mod plan;
 pub mod reconcile;
+pub mod schedule;
 pub mod supervise;
 pub mod watch;

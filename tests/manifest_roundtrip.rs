@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use herder::manifest::export::{ExportSettings, KubernetesSettings};
 use herder::manifest::model::{
     Backoff, Check, Command, CommandPermissions, Condition, Criticality, Dependency,
-    DependencySpec, EnvVar, Environment, ExecCheck, HttpCheck, Kind, Logs, Manifest, Probe,
-    ResourceLimits, Restart, RestartLimit, RestartPolicy, RestartSpec, Secret, Signal, Stop,
-    TcpCheck, UpdateStrategy,
+    DependencySpec, EnvVar, Environment, ExecCheck, HttpCheck, Kind, Logs, Manifest, Missed,
+    Overlap, Port, PortSpec, Probe, Protocol, ResourceLimits, Restart, RestartLimit, RestartPolicy,
+    RestartSpec, Schedule, Secret, Signal, Stop, TcpCheck, UpdateStrategy,
 };
 use herder::manifest::parse_file;
 use herder::manifest::units::{ByteSize, Duration};
@@ -95,6 +95,19 @@ fn probe(readiness: bool) -> impl Strategy<Value = Probe> {
         )
 }
 
+type PortDraw = Option<(u16, bool, Option<String>)>;
+type EveryDraw = Option<(u64, usize, bool)>;
+
+/// Ports and schedules, boxed: one more level of nested strategies overflows the stack of
+/// a debug build.
+fn extras() -> BoxedStrategy<(PortDraw, EveryDraw)> {
+    (
+        option::of((1u16.., any::<bool>(), option::of("127\\.0\\.0\\.[0-9]"))),
+        option::of((1u64..86_400, 0usize..3, any::<bool>())),
+    )
+        .boxed()
+}
+
 fn restart() -> impl Strategy<Value = Restart> {
     (
         option::of(proptest::sample::select(vec![
@@ -154,14 +167,14 @@ prop_compose! {
         oneshot in any::<bool>(),
         command in command(),
         working_dir in option::of("[a-z./]{1,12}".prop_map(PathBuf::from)),
-        (secrets, environment) in secrets_and_environment(),
+        (secrets, environment) in secrets_and_environment().boxed(),
         inherit_environment in any::<bool>(),
         dependencies in btree_map(name(), (0u8..3, any::<bool>()), 0..3),
-        restart in restart(),
+        restart in restart().boxed(),
         critical in any::<bool>(),
         start_timeout in duration(1),
-        readiness in option::of(probe(true)),
-        health_check in option::of(probe(false)),
+        readiness in option::of(probe(true)).boxed(),
+        health_check in option::of(probe(false)).boxed(),
         memory in option::of(any::<u64>().prop_map(ByteSize)),
         cpu in option::of(0.001f64..1024.0),
         open_files in option::of(1u64..1_000_000),
@@ -175,7 +188,21 @@ prop_compose! {
         group in option::of("[a-z]{1,8}"),
         logs in (any::<u64>().prop_map(ByteSize), 0u32..=100),
         image in option::of(option::of("[a-z]{1,8}(/[a-z]{1,8})?(:[0-9.]{1,5})?")),
+        (port, every) in extras(),
     ) -> Manifest {
+        // Replicas and start-first may only share a port declared `reuse_port`.
+        let ports = port.into_iter().map(|(port, udp, host)| Port(PortSpec {
+            port,
+            protocol: if udp { Protocol::Udp } else { Protocol::Tcp },
+            host,
+            reuse_port: true,
+        })).collect();
+        let schedule = every.filter(|_| oneshot).map(|(secs, overlap, run_once)| Schedule {
+            every: Some(Duration::from_secs(secs)),
+            overlap: [Overlap::Skip, Overlap::Queue, Overlap::Replace][overlap],
+            missed: if run_once { Missed::RunOnce } else { Missed::Skip },
+            ..Schedule::default()
+        });
         let dependencies = dependencies.into_iter().filter(|(dep, _)| *dep != name).map(|(dep, (condition, restart))| Dependency(DependencySpec {
             name: dep,
             condition: [Condition::Started, Condition::Ready, Condition::Completed][usize::from(condition)],
@@ -194,6 +221,7 @@ prop_compose! {
             command_permissions: CommandPermissions { restart: permissions.0, stop: permissions.1, signals: permissions.2 },
             user, group,
             logs: Logs { max_size: logs.0, keep: logs.1 },
+            schedule, ports,
             export: ExportSettings { kubernetes: image.map(|image| KubernetesSettings { image }) },
         }
     }

@@ -18,6 +18,8 @@ pub mod spans;
 pub mod suggest;
 pub mod units;
 pub mod validate;
+mod validate_ports;
+mod validate_schedule;
 mod yaml_input;
 pub mod yaml_json;
 

@@ -17,6 +17,8 @@ use super::load::{ManifestDoc, describe_io};
 use super::model::{CHECK_KEYS, Check, Condition, Kind, Manifest, Probe};
 use super::spans::Spans;
 use super::suggest::did_you_mean;
+use super::validate_ports::{check_port_owners, check_ports};
+use super::validate_schedule::check_schedule;
 
 /// Checks one typed manifest: `log_line` only for readiness,
 /// regexes that compile, environment entries with exactly one source, declared secrets,
@@ -35,6 +37,8 @@ pub fn check_manifest(doc: &ManifestDoc) -> Vec<Diagnostic> {
     check_environment(doc, &mut out);
     check_secrets(doc, &mut out);
     check_dependencies(doc, &mut out);
+    check_schedule(doc, &mut out);
+    check_ports(doc, &mut out);
     if m.start_timeout.get().is_zero() {
         out.push(doc.error_at(
             Code::Invalid,
@@ -505,6 +509,7 @@ pub(super) fn check_sorted_set(order: &[&ManifestDoc]) -> Vec<Diagnostic> {
     for doc in order {
         check_secret_sources(doc, &mut readable, &mut out);
     }
+    out.extend(check_port_owners(order.iter().copied()));
     out
 }
 

@@ -197,6 +197,8 @@ fn diff_manifest(old: &Manifest, new: &Manifest, diff: &mut Diff) {
         user,
         group,
         logs,
+        schedule,
+        ports,
         // Read by `herder export` only: nothing to do to a running child.
         export: _,
     } = old;
@@ -238,6 +240,9 @@ fn diff_manifest(old: &Manifest, new: &Manifest, diff: &mut Diff) {
         false,
     );
     diff.values("logs", logs, &new.logs, false);
+    // The schedule is applied in place by the scheduler; ports are checked before a start.
+    diff.values("schedule", schedule, &new.schedule, false);
+    diff.values("ports", ports, &new.ports, false);
     diff_dependencies(dependencies, &new.dependencies, diff);
     diff_secret_declarations(secrets, &new.secrets, diff);
 }

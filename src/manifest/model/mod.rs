@@ -16,8 +16,10 @@ mod environment;
 mod limits;
 mod logs;
 mod permissions;
+mod ports;
 mod probe;
 mod restart;
+mod schedule;
 mod signal;
 mod stop;
 
@@ -33,10 +35,12 @@ pub use environment::{EnvVar, Environment, Secret};
 pub use limits::ResourceLimits;
 pub use logs::Logs;
 pub use permissions::CommandPermissions;
+pub use ports::{Port, PortSpec, Protocol};
 pub use probe::{
     CHECK_KEYS, Check, ExecCheck, HttpCheck, HttpTarget, Probe, ProbeFields, TcpCheck,
 };
 pub use restart::{Backoff, Criticality, Restart, RestartLimit, RestartPolicy, RestartSpec};
+pub use schedule::{Missed, Overlap, Schedule};
 pub use signal::Signal;
 pub use stop::{Stop, UpdateStrategy};
 
@@ -126,6 +130,12 @@ pub struct Manifest {
     /// Rotation of the child's log file.
     #[serde(default, skip_serializing_if = "is_default")]
     pub logs: Logs,
+    /// Oneshots only: when it runs by itself (`{cron: "*/5 * * * *"}` or `{every: 30s}`); without it a oneshot runs once per start of herder (and on `herder run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    /// Ports the child owns (`[8080, {port: 53, protocol: udp}]`): before each start herder checks that no other process holds them and waits, naming the holder, until they are free.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<Port>,
     /// Settings for `herder export` (the container image for Kubernetes); no effect on how herder runs the child.
     #[serde(default, skip_serializing_if = "is_default")]
     pub export: ExportSettings,
