@@ -40,17 +40,25 @@ impl SseParser {
     }
 
     /// Feeds the next chunk; returns the events it completed, in order.
+    ///
+    /// Linear in the bytes fed: only the new chunk is searched for line ends (the part of
+    /// the buffer carried over holds none), so a long line arriving in many small chunks
+    /// is not rescanned from its start each time.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<SseMessage>, LineTooLong> {
+        let carried = self.buffer.len();
         self.buffer.extend_from_slice(chunk);
         let mut out = Vec::new();
         let mut start = 0;
-        while let Some(end) = self.buffer[start..].iter().position(|b| *b == b'\n') {
-            let mut line = &self.buffer[start..start + end];
+        let mut from = carried;
+        while let Some(end) = self.buffer[from..].iter().position(|b| *b == b'\n') {
+            let end = from + end;
+            let mut line = &self.buffer[start..end];
             if let [rest @ .., b'\r'] = line {
                 line = rest;
             }
             let line = String::from_utf8_lossy(line).into_owned();
-            start += end + 1;
+            start = end + 1;
+            from = start;
             if let Some(message) = self.line(&line) {
                 out.push(message);
             }
@@ -119,6 +127,18 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn a_long_line_in_small_chunks_is_read_once_whole() {
+        let mut parser = SseParser::new();
+        let text = "x".repeat(1 << 20);
+        let mut events = Vec::new();
+        for chunk in format!("data: {text}\n\n").as_bytes().chunks(7) {
+            events.extend(parser.push(chunk).unwrap());
+        }
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].data, text);
     }
 
     #[test]

@@ -1,5 +1,9 @@
-//! Aligned text tables for listings: columns padded to their widest cell (in characters),
-//! two spaces apart, an optional colour per cell that never affects the alignment.
+//! Aligned text tables for listings: columns padded to their widest cell (in terminal
+//! columns, by Unicode display width: a CJK character or an emoji takes two, a combining
+//! mark none), two spaces apart, an optional colour per cell that never affects the
+//! alignment.
+
+use unicode_width::UnicodeWidthStr;
 
 /// One cell: its text and, on a colour terminal, the ANSI colour to paint it with.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,10 +34,10 @@ impl Cell {
 
 /// `headers` and `rows` as aligned lines, each ending with a newline; no trailing spaces.
 pub fn render(headers: &[&str], rows: &[Vec<Cell>], color: bool) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
-            let width = cell.text.chars().count();
+            let width = cell.text.width();
             match widths.get_mut(i) {
                 Some(w) => *w = (*w).max(width),
                 None => widths.push(width),
@@ -53,7 +57,7 @@ pub fn render(headers: &[&str], rows: &[Vec<Cell>], color: bool) -> String {
                 _ => line.push_str(&cell.text),
             }
             let width = widths.get(i).copied().unwrap_or_default();
-            let pad = width.saturating_sub(cell.text.chars().count());
+            let pad = width.saturating_sub(cell.text.width());
             line.extend(std::iter::repeat_n(' ', pad));
         }
         out.push_str(line.trim_end());
@@ -85,6 +89,15 @@ mod tests {
             "NAME       STATE   PID\napi        ready   1\nworker-10  failed\n"
         );
         let painted = render(&["NAME", "STATE", "PID"], &rows, true);
+        // Wide characters take two columns, combining marks none.
+        let wide = vec![
+            vec![Cell::plain("日本"), Cell::plain("x")],
+            vec![Cell::plain("e\u{301}t\u{e9}"), Cell::plain("y")],
+        ];
+        assert_eq!(
+            render(&["NAME", "S"], &wide, false),
+            "NAME  S\n日本  x\ne\u{301}t\u{e9}   y\n"
+        );
         assert!(painted.contains("\x1b[32mready\x1b[0m   1"), "{painted:?}");
     }
 }
