@@ -168,7 +168,7 @@ impl Spawner {
         let spawned = std::thread::Builder::new()
             .name("herder-spawner".into())
             .spawn(move || {
-                let ctx = ThreadCtx {
+                let mut ctx = ThreadCtx {
                     reaper,
                     default_nofile: child_nofile,
                     parent_pid: os::own_pid(),
@@ -210,7 +210,7 @@ struct ThreadCtx {
 }
 
 impl ThreadCtx {
-    fn spawn(&self, req: SpawnRequest) -> Result<Spawned, SpawnError> {
+    fn spawn(&mut self, req: SpawnRequest) -> Result<Spawned, SpawnError> {
         let (argv0, args): (String, Vec<String>) = match req.program {
             Program::Shell(script) => ("/bin/sh".into(), vec!["-c".into(), script]),
             Program::Argv(mut argv) => {
@@ -256,7 +256,7 @@ impl ThreadCtx {
         };
 
         let mut routes = self.reaper.lock();
-        let pid = os::spawn_process(&exec, &self.slots).map_err(exec_failed)?;
+        let pid = os::spawn_process(&exec, &mut self.slots).map_err(exec_failed)?;
         let exit = routes.register(pid);
         // Read while the pid cannot be reaped, hence cannot be reused.
         let start_time = proc::start_time(pid);

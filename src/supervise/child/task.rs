@@ -31,7 +31,7 @@ use super::state::{ChildState, Effect, Input, Machine};
 use super::status::ChildStatus;
 use crate::error_chain::ErrorChain;
 use crate::manifest::ChildSpec;
-use crate::supervise::backoff::{Backoff, XorShift};
+use crate::supervise::backoff::{Backoff, FastRand};
 use crate::supervise::cgroup::ChildCgroup;
 use crate::supervise::cgroup::usage::Meter;
 use crate::supervise::event::{ChildEvent, ChildEventKind};
@@ -136,8 +136,8 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (cfg, config_error) = RunConfig::lenient(&spec.manifest);
     let random = Box::new(match ctx.seed {
-        Some(seed) => XorShift::seeded(seed ^ incarnation),
-        None => XorShift::from_entropy(),
+        Some(seed) => FastRand::seeded(seed ^ incarnation),
+        None => FastRand::from_entropy(),
     });
     let backoff = Backoff::new(cfg.backoff, random);
     let (machine, effects) = match &config_error {
@@ -600,9 +600,8 @@ impl Actor {
 
     fn apply_update(&mut self, spec: Arc<ChildSpec>, cfg: RunConfig, now: Instant) {
         let backoff_changed = cfg.backoff != self.cfg.backoff;
-        let readiness_changed =
-            format!("{:?}", cfg.readiness) != format!("{:?}", self.cfg.readiness);
-        let liveness_changed = format!("{:?}", cfg.liveness) != format!("{:?}", self.cfg.liveness);
+        let readiness_changed = cfg.readiness != self.cfg.readiness;
+        let liveness_changed = cfg.liveness != self.cfg.liveness;
         self.log.set_rotation(cfg.rotation);
         let memory_changed = cfg.memory_limit != self.cfg.memory_limit;
         let open_files = spec.manifest.resource_limits.open_files;
