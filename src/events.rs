@@ -154,6 +154,21 @@ pub enum EventKind {
         /// Whether it was allowed.
         allowed: bool,
     },
+    /// A schedule's slot came and its run was asked for.
+    Scheduled {
+        /// The slot, RFC 3339 UTC.
+        slot: String,
+        /// Whether the slot passed while herder was not running (`missed: run-once`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        missed: bool,
+    },
+    /// A schedule's slot came and was skipped.
+    Skipped {
+        /// The slot, RFC 3339 UTC.
+        slot: String,
+        /// Why (the previous run is still going, missed while herder was not running).
+        reason: String,
+    },
     /// herder began an ordered shutdown.
     Shutdown {
         /// Why.

@@ -25,3 +25,4 @@ pub mod reconcile;
 pub mod schedule;
 pub mod supervise;
 pub mod watch;
+pub mod web;

@@ -132,6 +132,25 @@ impl Client {
         body: Option<Vec<u8>>,
         last_event_id: Option<u64>,
     ) -> Result<Response<Incoming>, ClientError> {
+        let mut request = Request::builder().method(method).uri(path);
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(ClientError::http)?;
+        self.forward(request).await
+    }
+
+    /// Sends `request` as it is (method, path, headers, body) and returns the answer
+    /// unread, whatever its status: what a proxy onto the socket (the web console) needs.
+    pub async fn forward(
+        &self,
+        mut request: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, ClientError> {
         let stream =
             UnixStream::connect(&self.socket)
                 .await
@@ -145,19 +164,9 @@ impl Client {
         // Drives the connection until the response body is dropped; its errors surface
         // through `send_request` and the body.
         tokio::spawn(connection);
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::HOST, "herder");
-        if body.is_some() {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-        }
-        if let Some(id) = last_event_id {
-            request = request.header("last-event-id", id.to_string());
-        }
-        let request = request
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(ClientError::http)?;
+        request
+            .headers_mut()
+            .insert(header::HOST, header::HeaderValue::from_static("herder"));
         sender
             .send_request(request)
             .await

@@ -29,6 +29,7 @@ pub mod server;
 pub mod socket;
 pub mod sse;
 mod streams;
+pub mod wait;
 pub mod wire;
 
 pub use client::{Client, ClientError};

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::error::HttpError;
 use super::extract::{JsonBody, Params, Segments};
 use super::server::AppState;
+use super::wait::{self, WaitQuery};
 use super::wire::{
     Accepted, BatchRequest, BatchResponse, BatchResult, ChildrenResponse, CommandRequest,
     CommandResponse, ErrorsResponse, EventsResponse, LogEntry, LogsResponse, PlanDocument,
@@ -21,6 +22,7 @@ use super::wire::{
 use crate::events::RING_CAPACITY;
 use crate::manifest::Diagnostic;
 use crate::manifest::model::Signal;
+use crate::manifest::selector::Selector;
 use crate::plan::{self, Plan};
 use crate::reconcile::{
     ChildDetail, CommandError, ControlError, Peer, Request, StatusReport, Verb, VerbName,
@@ -52,9 +54,62 @@ impl AppState {
     }
 }
 
-/// `GET /v1/status`: every child, the generation, reloads and the manifest errors in force.
-pub(super) async fn status(State(state): State<AppState>) -> Result<Json<StatusReport>, HttpError> {
-    state.status_report().await.map(Json)
+/// `?selector=team=core` on the status.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StatusQuery {
+    /// A label selector: only the children it matches.
+    selector: Option<String>,
+}
+
+/// `GET /v1/status`: every child (or those `?selector=` matches), the generation, reloads
+/// and the manifest errors in force.
+pub(super) async fn status(
+    State(state): State<AppState>,
+    Params(query): Params<StatusQuery>,
+) -> Result<Json<StatusReport>, HttpError> {
+    let mut report = state.status_report().await?;
+    if let Some(text) = &query.selector {
+        let selector = parse_selector(text)?;
+        report
+            .children
+            .retain(|child| selector.matches(&child.labels));
+        if report.children.is_empty() {
+            return Err(no_match(&selector));
+        }
+    }
+    Ok(Json(report))
+}
+
+fn parse_selector(text: &str) -> Result<Selector, HttpError> {
+    text.parse()
+        .map_err(|message: String| HttpError::bad_request(message))
+}
+
+fn no_match(selector: &Selector) -> HttpError {
+    HttpError::new(
+        StatusCode::NOT_FOUND,
+        "no-match",
+        format!("no child matches the selector `{selector}`"),
+    )
+    .with_hint("`herder status` shows each child's labels")
+}
+
+/// The children whose labels match `text`, in name order; an error when none does.
+async fn select(state: &AppState, text: &str) -> Result<Vec<String>, HttpError> {
+    let selector = parse_selector(text)?;
+    let names: Vec<String> = state
+        .status_report()
+        .await?
+        .children
+        .into_iter()
+        .filter(|child| selector.matches(&child.labels))
+        .map(|child| child.name)
+        .collect();
+    if names.is_empty() {
+        return Err(no_match(&selector));
+    }
+    Ok(names)
 }
 
 /// `GET /v1/children`: every child with its status.
@@ -141,11 +196,15 @@ pub(super) async fn command(
     State(state): State<AppState>,
     Extension(peer): Extension<Peer>,
     Segments((name, verb)): Segments<(String, String)>,
+    Params(wait): Params<WaitQuery>,
     JsonBody(request): JsonBody<CommandRequest>,
 ) -> Result<Json<CommandResponse>, HttpError> {
     check_reason(request.reason.as_deref())?;
     let command = to_verb(&verb, &request)?.on(name.clone());
     let verb_name = command.verb.name();
+    let bound = wait.bound()?.filter(|_| wait::waits(verb_name));
+    // Taken before the command: the wait sees every event it causes.
+    let since = state.control.events.last_seq();
     let outcome = state
         .control
         .ask(|reply| Request::Command {
@@ -157,10 +216,19 @@ pub(super) async fn command(
         .await
         .ok_or_else(HttpError::unavailable)?;
     match outcome {
-        Ok(()) => Ok(Json(CommandResponse {
-            child: name,
-            command: verb_name.to_string(),
-        })),
+        Ok(()) => {
+            let status = match bound {
+                Some(timeout) => {
+                    Some(wait::outcome(&state.control, &name, verb_name, since, timeout).await?)
+                }
+                None => None,
+            };
+            Ok(Json(CommandResponse {
+                child: name,
+                command: verb_name.to_string(),
+                status,
+            }))
+        }
         Err(ControlError::Command(CommandError::UnknownChild(_))) => {
             Err(state.unknown_child(&name).await)
         }
@@ -190,8 +258,20 @@ pub(super) async fn batch(
         children,
         reason,
         signal,
+        selector,
     } = request;
     check_reason(reason.as_deref())?;
+    let children = match selector {
+        Some(selector) => {
+            if children.is_some() {
+                return Err(HttpError::bad_request(
+                    "give `children` or `selector`, not both",
+                ));
+            }
+            Some(select(&state, &selector).await?)
+        }
+        None => children,
+    };
     let command = to_verb(
         &verb,
         &CommandRequest {

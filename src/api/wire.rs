@@ -37,12 +37,15 @@ pub struct CommandRequest {
 }
 
 /// The answer to an accepted command.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CommandResponse {
     /// The child.
     pub child: String,
     /// The verb carried out.
     pub command: String,
+    /// With `?wait=true`: the child's status once the outcome was reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ChildStatus>,
 }
 
 /// The body of a command on many children (`POST /v1/commands/{verb}`); an empty body is
@@ -53,6 +56,9 @@ pub struct BatchRequest {
     /// The children, in the order to apply the command; absent for every child.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub children: Option<Vec<String>>,
+    /// A label selector (`team=core,tier!=edge`) instead of `children`: the children it matches, in name order; none matching is an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
     /// Why: recorded in the event log with the peer's uid and pid, once per child.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

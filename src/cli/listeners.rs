@@ -1,9 +1,9 @@
-//! The optional TCP listeners of `herder up`: `--metrics ADDR` (Prometheus) and, later in
-//! start-up, the web console. Both are clients of the same reconciler and event log as the
-//! control socket; nothing is served over TCP unless asked for.
+//! The optional TCP listeners of `herder up`: `--metrics ADDR` (Prometheus) and `--web ADDR`
+//! (the web console). Both read the same reconciler and event log as the control socket
+//! (the console through the socket itself); nothing is served over TCP unless asked for.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use tokio::net::TcpListener;
@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::metrics;
 use crate::reconcile::Control;
+use crate::web::{Console, WebError};
 
 /// The flags of `herder up` that open TCP listeners.
 #[derive(Debug, Default, Args)]
@@ -21,6 +22,16 @@ pub struct ListenerArgs {
     /// Require `Authorization: Bearer TOKEN` on `/metrics`, TOKEN read from FILE.
     #[arg(long, value_name = "FILE", requires = "metrics")]
     pub metrics_token_file: Option<PathBuf>,
+    /// Serve the web console on ADDR (IP:PORT, e.g. 127.0.0.1:8700); loopback only unless
+    /// --web-allow-remote. The URL with its access token is printed once.
+    #[arg(long, value_name = "ADDR")]
+    pub web: Option<SocketAddr>,
+    /// Allow --web on a non-loopback address (anyone who can reach it still needs the token).
+    #[arg(long, requires = "web")]
+    pub web_allow_remote: bool,
+    /// The web console shows everything and changes nothing.
+    #[arg(long, requires = "web")]
+    pub web_read_only: bool,
 }
 
 /// Why a listener could not start.
@@ -35,6 +46,9 @@ pub enum ListenerError {
         #[source]
         source: std::io::Error,
     },
+    /// The web console cannot start.
+    #[error(transparent)]
+    Web(#[from] WebError),
     /// The token file cannot be read, or is empty.
     #[error("cannot read a token from {}", path.display())]
     Token {
@@ -49,9 +63,11 @@ pub enum ListenerError {
 impl ListenerArgs {
     /// Binds every listener asked for and serves it until `closing` is cancelled. Errors
     /// come before anything is served, so `up` can refuse to start.
+    /// `socket` is the control socket, which the web console talks to.
     pub async fn start(
         &self,
         control: &Control,
+        socket: &Path,
         closing: &CancellationToken,
     ) -> Result<(), ListenerError> {
         if let Some(addr) = self.metrics {
@@ -74,6 +90,25 @@ impl ListenerArgs {
                 }
             });
             eprintln!("herder: metrics on http://{local}/metrics");
+        }
+        if let Some(addr) = self.web {
+            let console =
+                Console::bind(addr, self.web_allow_remote, self.web_read_only, socket).await?;
+            eprintln!(
+                "herder: web console{} on {}",
+                if self.web_read_only {
+                    " (read-only)"
+                } else {
+                    ""
+                },
+                console.url()
+            );
+            let served = console.serve(closing.clone().cancelled_owned());
+            tokio::spawn(async move {
+                if let Err(error) = served.await {
+                    tracing::warn!(%error, "the web console stopped");
+                }
+            });
         }
         Ok(())
     }

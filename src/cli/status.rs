@@ -1,6 +1,7 @@
 //! `herder status` (alias `ps`): every child of the running instance as an aligned table,
 //! followed by the manifest errors in force; `--format json` prints the status report.
 
+use crate::manifest::selector::Selector;
 use clap::Args;
 
 use super::exit::Exit;
@@ -16,6 +17,10 @@ pub struct StatusArgs {
     /// Output format: `human` (a table) or `json` (the status report).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Only the children whose labels match (`-l team=core`; several must all hold); none
+    /// matching exits 1.
+    #[arg(short = 'l', long, value_name = "KEY=VALUE")]
+    pub selector: Vec<Selector>,
     /// How to reach the instance.
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -25,7 +30,14 @@ pub struct StatusArgs {
 pub fn run(args: &StatusArgs) -> u8 {
     block_on(async {
         let client = connect(&args.connect).await?;
-        let report: StatusReport = client.get("/v1/status").await?;
+        let path = match Selector::all(args.selector.iter().cloned()) {
+            Some(selector) => format!(
+                "/v1/status?selector={}",
+                super::command::query_value(&selector.to_string())
+            ),
+            None => "/v1/status".to_owned(),
+        };
+        let report: StatusReport = client.get(&path).await?;
         let text = match args.format {
             Format::Json => to_json(&report, true)?,
             Format::Human => human(&report, color_enabled(&std::io::stdout())),

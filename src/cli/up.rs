@@ -209,7 +209,12 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
         manifest_dir: dir.clone(),
     };
     let closing = CancellationToken::new();
-    args.listeners.start(&control, &closing).await?;
+    args.listeners.start(&control, &socket, &closing).await?;
+    // Ends with the reconciler (its requests fail then).
+    tokio::spawn(crate::schedule::dispatch::run(
+        control.clone(),
+        Some(state_dir.join("schedule.json")),
+    ));
     let server = tokio::spawn(api::serve(
         listener,
         control,
@@ -235,6 +240,7 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
         context,
         child_events,
         logs_dir: Some(logs_dir),
+        holds: Some(state_dir.join("holds.json")),
     })
     .await
     .map_err(UpError::Signals)?;
@@ -396,6 +402,11 @@ fn describe(event: &Event, color: bool) -> String {
                 .unwrap_or_default()
         ),
         EventKind::Shutdown { reason } => format!("shutting down ({reason})"),
+        EventKind::Scheduled { slot, missed } => match missed {
+            true => format!("scheduled for missed slot {slot}"),
+            false => format!("scheduled for slot {slot}"),
+        },
+        EventKind::Skipped { slot, reason } => format!("skipped slot {slot}: {reason}"),
         EventKind::LogWriteFailed { error } => {
             format!("cannot write its log file ({error}); counting lost lines")
         }

@@ -14,6 +14,7 @@ pub mod export;
 pub mod load;
 pub mod model;
 pub mod schema;
+pub mod selector;
 pub mod spans;
 pub mod suggest;
 pub mod units;

@@ -17,7 +17,7 @@ use super::state::State;
 use crate::events::{EventLog, JournalHealth};
 use crate::manifest::DesiredSet;
 use crate::manifest::diagnostic::Diagnostic;
-use crate::manifest::model::Manifest;
+use crate::manifest::model::{Manifest, Schedule};
 use crate::plan::Plan;
 use crate::supervise::cgroup::{Detection, Usage};
 use crate::supervise::limits::Enforcement;
@@ -73,6 +73,11 @@ pub enum Request {
         /// Where the answer goes: each child with its verdict, in the order applied.
         reply: oneshot::Sender<Vec<(String, Result<(), ControlError>)>>,
     },
+    /// The scheduled oneshots of the desired set, for the schedule dispatcher.
+    Scheduled {
+        /// Where the answer goes.
+        reply: oneshot::Sender<Vec<ScheduledChild>>,
+    },
     /// Rescan the manifest directory now.
     Reload {
         /// Who asked.
@@ -96,6 +101,17 @@ pub enum Request {
         /// Acknowledged once the shutdown began.
         reply: oneshot::Sender<()>,
     },
+}
+
+/// A oneshot with a schedule, as the dispatcher sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduledChild {
+    /// The child.
+    pub name: String,
+    /// Its schedule in force.
+    pub schedule: Schedule,
+    /// Whether a run is going (starting, running, or waiting to be restarted).
+    pub running: bool,
 }
 
 /// Why a command was refused.
@@ -208,6 +224,13 @@ pub struct ChildStatus {
     /// The manifest's labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Since when an operator hold (`stop`, `quarantine`) keeps it out, RFC 3339 UTC; the
+    /// hold's reason is in `reason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_since: Option<String>,
+    /// A scheduled oneshot's next slot, RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<String>,
 }
 
 /// A resource limit and how it is enforced.

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::command::{Command, CommandError, Verb};
+use super::control::ScheduledChild;
 use super::outcome::Outcome;
 use crate::manifest::ChildSpec;
 use crate::manifest::DesiredSet;
@@ -114,6 +115,9 @@ pub struct Slot {
     /// Counts new processes of this name (new incarnations and restarts), for dependents
     /// declared with `restart: true`.
     pub epoch: u64,
+    /// A scheduled oneshot starts only when a run was asked for (`herder run`, or its
+    /// schedule's dispatcher); set by [`Verb::Run`], cleared by the start.
+    pub run_requested: bool,
 }
 
 impl Slot {
@@ -267,6 +271,36 @@ impl Reconciler {
     /// (held and blocked children included). Empty during a shutdown.
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// Puts back holds kept from an earlier run of herder (before the first desired set, so
+    /// that a held child is not started).
+    pub fn restore_holds(&mut self, holds: impl IntoIterator<Item = (String, Hold)>) {
+        for (name, hold) in holds {
+            self.slots.entry(name).or_default().hold = Some(hold);
+        }
+    }
+
+    /// The enabled oneshots with a schedule, and whether a run of each is going.
+    pub fn scheduled(&self) -> Vec<ScheduledChild> {
+        self.desired
+            .children
+            .iter()
+            .filter(|(_, spec)| spec.manifest.enabled)
+            .filter_map(|(name, spec)| {
+                let schedule = spec.manifest.schedule.clone()?;
+                let running = self
+                    .slots
+                    .get(name)
+                    .and_then(|slot| slot.current.as_ref())
+                    .is_some_and(|run| !matches!(run.phase, Phase::Completed | Phase::Failed));
+                Some(ScheduledChild {
+                    name: name.clone(),
+                    schedule,
+                    running,
+                })
+            })
+            .collect()
     }
 
     /// Whether an ordered shutdown is in progress.
@@ -509,6 +543,7 @@ impl Reconciler {
                     return Err(CommandError::AlreadyRunning(name));
                 }
                 slot.hold = None;
+                slot.run_requested = true;
                 retire_current(&name, slot, effects);
                 return Ok(());
             }
@@ -680,7 +715,9 @@ impl Reconciler {
         let blocked = slot.is_some_and(|slot| {
             slot.hold.is_some() || !slot.stopping.is_empty() || slot.current.is_some()
         });
-        if blocked || !self.dependencies_met(&spec) {
+        let unrequested =
+            spec.manifest.schedule.is_some() && !slot.is_some_and(|slot| slot.run_requested);
+        if blocked || unrequested || !self.dependencies_met(&spec) {
             return;
         }
         let epochs = self.dependency_epochs(&spec);
@@ -693,6 +730,7 @@ impl Reconciler {
         let slot = self.slots.entry(name.to_owned()).or_default();
         slot.seen_epochs = epochs;
         slot.current = Some(run);
+        slot.run_requested = false;
     }
 
     fn replace(&mut self, name: &str, effects: &mut Vec<Effect>) {
@@ -899,7 +937,8 @@ impl Reconciler {
 
 /// Whether a slot is worth keeping: it tracks a process, or holds a desired child stopped.
 fn is_kept(name: &str, slot: &Slot, desired: &DesiredSet) -> bool {
-    !slot.is_idle() || slot.hold.is_some() && desired.children.contains_key(name)
+    !slot.is_idle()
+        || (slot.hold.is_some() || slot.run_requested) && desired.children.contains_key(name)
 }
 
 /// Whether `spec` declares a dependency on `name` or on `replica_set`, the set `name` is a

@@ -8,6 +8,7 @@ pub mod admission;
 pub mod command;
 pub mod control;
 pub mod core;
+pub mod holds;
 pub mod outcome;
 mod requests;
 pub mod run;

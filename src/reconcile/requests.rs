@@ -27,7 +27,8 @@ impl Shell {
                 reason,
                 reply,
             } => {
-                let verdict = self.command(command, peer.uid, peer.pid, reason);
+                let verdict = self.command(command, peer.uid, peer.pid, reason.clone());
+                self.keep_holds(reason.as_deref());
                 let _ = reply.send(verdict);
             }
             Request::Batch {
@@ -57,7 +58,11 @@ impl Shell {
                 for effect in effects {
                     self.effect(effect);
                 }
+                self.keep_holds(reason.as_deref());
                 let _ = reply.send(verdicts);
+            }
+            Request::Scheduled { reply } => {
+                let _ = reply.send(self.core.scheduled());
             }
             Request::Reload { peer, reply } => {
                 self.audit(None, "reload", (peer.uid, peer.pid), None, true);
@@ -77,6 +82,13 @@ impl Shell {
                 self.shutdown(reason.as_deref().unwrap_or("herder down"));
                 let _ = reply.send(());
             }
+        }
+    }
+
+    /// Mirrors the holds to the state directory after commands.
+    fn keep_holds(&mut self, reason: Option<&str>) {
+        if let Err(error) = self.holds.sync(self.core.slots(), reason) {
+            tracing::warn!(%error, "cannot keep the operator holds in the state directory");
         }
     }
 

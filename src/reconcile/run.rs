@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::control::{ControlError, Request};
 use super::core::{Effect, Input, Observation, Reconciler};
+use super::holds::HoldStore;
 use super::outcome::Outcome;
 use crate::events::{EventKind, EventLog};
 use crate::manifest::diagnostic::Diagnostic;
@@ -47,6 +48,8 @@ pub struct Wiring {
     pub child_events: mpsc::UnboundedReceiver<ChildEvent>,
     /// Where per-child log files are written, if anywhere.
     pub logs_dir: Option<PathBuf>,
+    /// Where operator holds are kept across restarts of herder (`holds.json`), if anywhere.
+    pub holds: Option<PathBuf>,
 }
 
 /// Runs until everything has stopped after a shutdown; returns how it ended.
@@ -59,9 +62,14 @@ pub async fn run(wiring: Wiring) -> std::io::Result<Outcome> {
         context,
         mut child_events,
         logs_dir,
+        holds,
     } = wiring;
+    let holds = HoldStore::open(holds);
+    let mut core = Reconciler::new();
+    core.restore_holds(holds.holds());
     let mut shell = Shell {
-        core: Reconciler::new(),
+        core,
+        holds,
         handles: HashMap::new(),
         events,
         context,
@@ -99,6 +107,7 @@ pub async fn run(wiring: Wiring) -> std::io::Result<Outcome> {
 /// The reconciler task's state: the core, the child handles and what the views report.
 pub(super) struct Shell {
     pub(super) core: Reconciler,
+    pub(super) holds: HoldStore,
     pub(super) handles: HashMap<(String, u64), ChildHandle>,
     pub(super) events: Arc<EventLog>,
     pub(super) context: ChildContext,

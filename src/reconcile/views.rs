@@ -1,6 +1,7 @@
 //! The status and detail views the API asks for, built at request time from the core's
 //! slots and the actors' published snapshots, so nothing is mirrored.
 
+use crate::schedule::slots::next_run;
 use std::sync::Arc;
 
 use super::control::{ChildDetail, ChildStatus, LimitStatus, StatusReport};
@@ -66,6 +67,12 @@ impl Shell {
             labels: spec
                 .map(|spec| spec.manifest.labels.clone())
                 .unwrap_or_default(),
+            next_run: desired.and_then(|spec| {
+                next_run(
+                    spec.manifest.schedule.as_ref(),
+                    std::time::SystemTime::now(),
+                )
+            }),
             incarnation: run.map(|run| run.incarnation),
             logs: self
                 .context
@@ -115,9 +122,22 @@ impl Shell {
             }
             (_, None) => {
                 status.state = State::Waiting;
-                status.reason = desired.and_then(|spec| self.waiting_for(spec));
+                status.reason = desired.and_then(|spec| self.waiting_for(spec)).or_else(|| {
+                    status
+                        .next_run
+                        .as_ref()
+                        .map(|at| format!("next run at {at}"))
+                });
             }
             _ => {}
+        }
+        if hold.is_some()
+            && let Some(record) = self.holds.get(name)
+        {
+            status.held_since = Some(record.since.clone());
+            if status.reason.is_none() {
+                status.reason = record.reason.clone();
+            }
         }
         status
     }

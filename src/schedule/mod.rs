@@ -2,4 +2,6 @@
 //! ([`claims`], kept in the state directory so that a slot runs at most once across reloads
 //! and restarts of herder), and the dispatcher task that runs them ([`dispatch`]).
 
+pub mod claims;
+pub mod dispatch;
 pub mod slots;

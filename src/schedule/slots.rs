@@ -125,6 +125,12 @@ impl Compiled {
     }
 }
 
+/// The next slot of a manifest's schedule after `now`, RFC 3339 UTC; `None` without one.
+pub fn next_run(schedule: Option<&Schedule>, now: SystemTime) -> Option<String> {
+    let compiled = Compiled::new(schedule?, host_zone()).ok()?;
+    compiled.next_after(slot_of(now)).map(show)
+}
+
 /// `time` as a slot (milliseconds since the epoch; times before it count as the epoch).
 pub fn slot_of(time: SystemTime) -> Slot {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
