@@ -328,6 +328,89 @@ async fn kubernetes_configmap_swap_is_one_reload() {
         .await;
 }
 
+/// Issue 11: a plain edit among many files reads that file only: the directory is not
+/// listed again and no other file is `stat`ed, so the work per edit does not grow with the
+/// directory.
+#[tokio::test]
+async fn a_plain_edit_reads_that_file_only() {
+    const FILES: usize = 300;
+    let files: Vec<(String, String)> = (0..FILES)
+        .map(|i| (format!("m{i:03}.yaml"), manifest(&format!("m{i:03}"), 1)))
+        .collect();
+    let refs: Vec<(&str, String)> = files.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+    let (mut fixture, first) = Fixture::new(&refs).await;
+    assert_eq!(first.desired.children.len(), FILES);
+    let before = fixture.handle.io();
+    assert!(
+        before.files_stated >= FILES as u64,
+        "the first scan looked at every file: {before:?}"
+    );
+
+    fs::write(fixture.path("m123.yaml"), manifest("m123", 2)).expect("edit in place");
+    fixture
+        .until("the edit was not applied", |_| true, runs("m123", 2))
+        .await;
+    let after = fixture.handle.io();
+    assert_eq!(
+        after.listings, before.listings,
+        "the directory was listed again: {after:?}"
+    );
+    assert_eq!(after.dirs_stated, before.dirs_stated, "{after:?}");
+    assert!(
+        after.files_stated - before.files_stated <= 2,
+        "other files were stat'ed: {before:?} -> {after:?}"
+    );
+    assert!(
+        after.files_read - before.files_read <= 2,
+        "{before:?} -> {after:?}"
+    );
+
+    // A new file and a removal are single-file events too.
+    let before = fixture.handle.io();
+    fs::write(fixture.path("new.yaml"), manifest("new", 1)).expect("add");
+    fixture
+        .until("the new file was not applied", |_| true, has("new"))
+        .await;
+    fs::remove_file(fixture.path("m000.yaml")).expect("remove");
+    fixture
+        .until("the removal was not applied", |_| true, |g| !has("m000")(g))
+        .await;
+    let after = fixture.handle.io();
+    assert_eq!(after.listings, before.listings, "{before:?} -> {after:?}");
+    assert!(
+        after.files_stated - before.files_stated <= 8,
+        "{before:?} -> {after:?}"
+    );
+}
+
+/// A ConfigMap-style swap names no manifest: it still rescans the directory, and applies.
+#[tokio::test]
+async fn a_symlink_swap_rescans_the_whole_directory() {
+    let (mut fixture, _) = Fixture::new(&[("plain.yaml", manifest("plain", 1))]).await;
+    let dir = fixture.dir.clone();
+    fs::create_dir(dir.join("..v1")).expect("version dir");
+    fs::write(dir.join("..v1/a.yaml"), manifest("a", 1)).expect("write a");
+    std::os::unix::fs::symlink("..v1", dir.join("..data")).expect("data link");
+    std::os::unix::fs::symlink("..data/a.yaml", dir.join("a.yaml")).expect("link");
+    fixture
+        .until("the ConfigMap file was not loaded", |_| true, runs("a", 1))
+        .await;
+    let before = fixture.handle.io();
+    fs::create_dir(dir.join("..v2")).expect("version dir");
+    fs::write(dir.join("..v2/a.yaml"), manifest("a", 2)).expect("write a");
+    std::os::unix::fs::symlink("..v2", dir.join("..data_tmp")).expect("symlink");
+    fs::rename(dir.join("..data_tmp"), dir.join("..data")).expect("swap");
+    fixture
+        .until("the swap was not applied", |_| true, runs("a", 2))
+        .await;
+    let after = fixture.handle.io();
+    assert!(
+        after.files_stated > before.files_stated + 1
+            && after.dirs_stated + after.listings > before.dirs_stated + before.listings,
+        "a swap must look at the whole directory: {before:?} -> {after:?}"
+    );
+}
+
 #[tokio::test]
 async fn directory_removed_and_recreated_is_survived() {
     let (mut fixture, _) = Fixture::new(&[("a.yaml", manifest("a", 1))]).await;

@@ -9,6 +9,7 @@ pub mod down;
 pub mod events;
 pub mod exit;
 pub mod export;
+pub mod import;
 pub mod listeners;
 pub mod logs;
 pub mod plan;
@@ -90,6 +91,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Write the objects that run DIR elsewhere (`herder export kubernetes`).
     Export(export::ExportArgs),
+    /// Write manifests from a compose, process-compose or Procfile file.
+    Import(import::ImportArgs),
 }
 
 impl Command {
@@ -117,6 +120,7 @@ impl Command {
             Self::Top(args) => top::run(args),
             Self::Completions(args) => completions::run(args),
             Self::Export(args) => export::run(args),
+            Self::Import(args) => import::run(args),
         }
     }
 }

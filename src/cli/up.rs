@@ -1,38 +1,23 @@
 //! `herder up [DIR]`: run the manifest set in the foreground and apply every saved edit.
 //!
-//! Start-up order matters: the watcher starts and its first scan validates the manifests (an
-//! invalid set never starts anything; a scan with errors is checked again by `herder
-//! validate`, since some are about watching, not about the manifests), then leftovers of a
-//! previous herder that was killed are stopped, then the spawner and reaper start (so herder
-//! is a subreaper before its first child), then the control socket is bound (refusing to run
-//! twice for one directory), and only then does the reconciler begin, with that first scan as
-//! its first desired set. A valid set is read once: the scan that validates it is applied.
+//! This is the presentation around [`crate::daemon`], which wires the pipeline in its safe
+//! order: the arguments, the verdict on the first scan (a scan with errors is checked again
+//! by `herder validate`, since some are about watching, not about the manifests), the TCP
+//! listeners asked for, and the lifecycle events printed on stderr.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::exit::Exit;
 use super::validate::{self, ValidateArgs};
 use super::{Format, color_enabled, print_error};
-use crate::api;
+use crate::daemon::{Config, Daemon, DaemonError};
 use crate::events::{Event, EventKind, EventLog};
 use crate::manifest::Report;
-use crate::paths;
-use crate::reconcile::Control;
-use crate::reconcile::run::{Wiring, run as reconcile};
-use crate::supervise::cgroup;
-use crate::supervise::child::ChildContext;
-use crate::supervise::logs::{ForegroundSink, LogBook};
-use crate::supervise::spawn::Spawner;
-use crate::supervise::statefile::{StateFile, kill_leftovers};
-use crate::watch::{self, Generation, WatchConfig};
-
-/// How long herder waits at exit for its log and event files to take what is queued.
-const EXIT_FLUSH: std::time::Duration = std::time::Duration::from_millis(500);
+use crate::watch::Generation;
 
 /// Arguments of `herder up`.
 #[derive(Debug, Args)]
@@ -63,26 +48,14 @@ enum UpError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot prepare state directory {}", .path.display())]
-    StateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
     #[error(transparent)]
-    Spawner(#[from] crate::supervise::spawn::SpawnError),
-    #[error(transparent)]
-    Api(#[from] api::ApiError),
+    Daemon(#[from] DaemonError),
     #[error(transparent)]
     Listener(#[from] super::listeners::ListenerError),
-    #[error("cannot install signal handlers")]
-    Signals(#[source] std::io::Error),
     #[error("cannot print the manifest diagnostics")]
     Output(#[source] std::io::Error),
-    #[error("the manifest watcher ended before its first scan")]
-    Watcher,
 }
 
 /// Runs herder in the foreground; returns the exit code.
@@ -124,8 +97,14 @@ pub fn run(args: &UpArgs) -> u8 {
 }
 
 async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
-    let (watcher, mut scans, _watch_task) = watch::spawn(WatchConfig::new(&dir));
-    let first = scans.recv().await.ok_or(UpError::Watcher)?;
+    let daemon = Daemon::prepare(Config {
+        dir: dir.clone(),
+        socket: args.socket.clone(),
+        state_dir: args.state_dir.clone(),
+        foreground: !args.quiet,
+    })
+    .await?;
+    let first = daemon.first_scan();
     if first.has_errors() {
         // Some errors of a scan are about watching itself (an inotify limit), which herder
         // survives by rescanning; whether the manifests are valid is `herder validate`'s call.
@@ -138,154 +117,31 @@ async fn up(dir: PathBuf, args: &UpArgs) -> Result<i32, UpError> {
             return Ok(i32::from(verdict));
         }
     } else {
-        let report = report(&first);
-        validate::write_human(&report, color_enabled(&std::io::stderr()))
+        validate::write_human(&report(first), color_enabled(&std::io::stderr()))
             .map_err(UpError::Output)?;
     }
-    let instance = paths::instance_name(&dir);
-    let state_dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| paths::state_dir(&instance));
-    let logs_dir = state_dir.join("logs");
-    std::fs::create_dir_all(&logs_dir).map_err(|source| UpError::StateDir {
-        path: logs_dir.clone(),
-        source,
-    })?;
-    let state_file = state_dir.join("children.json");
-    match kill_leftovers(&state_file) {
-        Ok(leftovers) if !leftovers.is_empty() => eprintln!(
-            "herder: stopped {} process group(s) left running by a previous herder",
-            leftovers.len()
-        ),
-        Ok(_) => {}
-        Err(error) => tracing::warn!(%error, "cannot read the state file of a previous run"),
-    }
-    Spawner::global()?;
-    let socket = args
-        .socket
-        .clone()
-        .unwrap_or_else(|| paths::socket_path(&instance));
-    let listener = api::bind(&socket).await?;
-    // After the bind: a second herder of this instance stops there, before it could touch our cgroups.
-    let cgroups = cgroup::setup(&instance, cgroup::Preference::from_env());
-    print_cgroups(&cgroups);
-    let state_error = |source| UpError::StateDir {
-        path: state_dir.clone(),
-        source,
-    };
-    let events = EventLog::open(Some(&state_dir.join("events.jsonl"))).map_err(state_error)?;
-    let reporter = {
-        let events = Arc::clone(&events);
-        Arc::new(move |report| {
-            let (child, kind) = EventKind::of_log_report(report);
-            events.append(Some(&child), None, kind);
-        })
-    };
-    let mut book = LogBook::with_reporter(Some(logs_dir.clone()), Some(reporter));
-    if !args.quiet {
-        book = book.with_foreground(ForegroundSink::detect());
-    }
-    let logs = Arc::new(book);
-    let (child_tx, child_events) = mpsc::unbounded_channel();
-    let context = ChildContext::new(child_tx, Arc::clone(&logs))
-        .with_state_file(StateFile::open(state_file).map_err(state_error)?)
-        .with_cgroups(&cgroups);
-    // The reconciler starts from the scan that was validated, then takes the watcher's.
-    let (generations_tx, generations) = mpsc::channel(1);
-    tokio::spawn(async move {
-        let mut next = Some(first);
-        while let Some(generation) = next {
-            if generations_tx.send(generation).await.is_err() {
-                return;
-            }
-            next = scans.recv().await;
-        }
-    });
-    let (requests_tx, requests) = mpsc::channel(256);
-    let control = Control {
-        requests: requests_tx,
-        events: Arc::clone(&events),
-        manifest_dir: dir.clone(),
-    };
-    let closing = CancellationToken::new();
-    args.listeners.start(&control, &socket, &closing).await?;
-    // Ends with the reconciler (its requests fail then).
-    tokio::spawn(crate::schedule::dispatch::run(
-        control.clone(),
-        Some(state_dir.join("schedule.json")),
-    ));
-    let server = tokio::spawn(api::serve(
-        listener,
-        control,
-        Arc::clone(&logs),
-        closing.clone().cancelled_owned(),
-    ));
+    let running = daemon.start().await?;
+    args.listeners
+        .start(running.control(), running.socket(), running.closing())
+        .await?;
     let printer = tokio::spawn(print_events(
-        Arc::clone(&events),
+        Arc::clone(running.events()),
         color_enabled(&std::io::stderr()),
-        closing.clone(),
+        running.closing().clone(),
     ));
     eprintln!(
         "herder: watching {} (socket {}, state {})",
         dir.display(),
-        socket.display(),
-        state_dir.display()
+        running.socket().display(),
+        running.state_dir().display()
     );
-    let outcome = reconcile(Wiring {
-        generations,
-        watcher,
-        requests,
-        events: Arc::clone(&events),
-        context,
-        child_events,
-        logs_dir: Some(logs_dir),
-        holds: Some(state_dir.join("holds.json")),
-    })
-    .await
-    .map_err(UpError::Signals)?;
-    closing.cancel();
+    let (outcome, server) = running.run().await?;
     // The printer ends once it has printed the last events; a panic in it changes nothing.
     let _ = printer.await;
-    // What the writer threads still hold goes to disk before herder exits, if the disk
-    // takes it within a moment.
-    logs.flush(EXIT_FLUSH);
-    events.flush(EXIT_FLUSH);
     if let Ok(Err(error)) = server.await {
         print_error(&error);
     }
     Ok(i32::from(Exit::of(outcome)))
-}
-
-/// The cgroup detection, and the leftovers of a killed predecessor that were removed.
-fn print_cgroups(setup: &cgroup::Setup) {
-    let d = &setup.detection;
-    let layout = serde_json::to_value(d.layout).unwrap_or_default();
-    let controllers: Vec<String> = d
-        .controllers
-        .iter()
-        .filter_map(|c| serde_json::to_value(c).ok()?.as_str().map(str::to_owned))
-        .collect();
-    eprintln!(
-        "herder: cgroups: {} ({}): {}",
-        layout.as_str().unwrap_or("?"),
-        if controllers.is_empty() {
-            "nothing usable".to_owned()
-        } else {
-            controllers.join(", ")
-        },
-        d.detail
-    );
-    let left = &setup.leftovers;
-    if left.cgroups > 0 {
-        eprintln!(
-            "herder: removed {} cgroup(s) left by a previous herder ({} process(es) killed)",
-            left.cgroups, left.processes
-        );
-    }
-    for failure in &left.failed {
-        eprintln!("herder: {failure}");
-    }
 }
 
 /// What `herder validate` says about a directory without errors, from the watcher's first

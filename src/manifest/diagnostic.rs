@@ -212,21 +212,64 @@ impl Diagnostic {
         });
         if let Some(text) = source_line {
             let bar = paint.apply(BLUE, "|");
-            let shown = text.replace('\t', " ");
+            let column = self.column.saturating_sub(1) as usize;
+            let frame = Frame::cut(text, column, self.length.max(1) as usize);
             let _ = writeln!(out, "{gutter} {bar}");
             let _ = writeln!(
                 out,
-                "{} {bar} {shown}",
-                paint.apply(BLUE, &self.line.to_string())
+                "{} {bar} {}",
+                paint.apply(BLUE, &self.line.to_string()),
+                frame.text
             );
-            let indent = " ".repeat(self.column.saturating_sub(1) as usize);
-            let carets = "^".repeat(self.length.max(1) as usize);
+            let indent = " ".repeat(frame.caret_at);
+            let carets = "^".repeat(frame.carets);
             let _ = writeln!(out, "{gutter} {bar} {indent}{}", paint.apply(tone, &carets));
         }
         if let Some(hint) = &self.hint {
             let _ = writeln!(out, "{gutter} {} {hint}", paint.apply(BLUE, "= hint:"));
         }
         out
+    }
+}
+
+/// Widest source line a code frame shows, in characters; longer lines are cut around the
+/// column, as compilers do, and marked with `…` where they were cut.
+pub const FRAME_WIDTH: usize = 120;
+/// Characters shown before the column in a cut line.
+const FRAME_BEFORE: usize = 40;
+
+/// The part of a source line a code frame shows, and where its carets go.
+struct Frame {
+    text: String,
+    caret_at: usize,
+    carets: usize,
+}
+
+impl Frame {
+    /// The window of `line` around `column` (0-based, in characters) with `length` carets.
+    fn cut(line: &str, column: usize, length: usize) -> Self {
+        let chars = line.chars().count();
+        let (start, end) = if chars <= FRAME_WIDTH {
+            (0, chars)
+        } else {
+            let start = column.saturating_sub(FRAME_BEFORE).min(chars - FRAME_WIDTH);
+            (start, start + FRAME_WIDTH)
+        };
+        let shown: String = line
+            .chars()
+            .skip(start)
+            .take(end - start)
+            .map(|c| if c == '\t' { ' ' } else { c })
+            .collect();
+        let before = if start > 0 { "…" } else { "" };
+        let after = if end < chars { "…" } else { "" };
+        let caret_at = column.saturating_sub(start) + usize::from(start > 0);
+        let room = (end - start + usize::from(start > 0)).saturating_sub(caret_at);
+        Self {
+            text: format!("{before}{shown}{after}"),
+            caret_at,
+            carets: length.min(room.max(1)),
+        }
     }
 }
 
@@ -325,6 +368,30 @@ mod tests {
              2 | restart_polcy: always\n  \
              | ^^^^^^^^^^^^^\n  \
              = hint: did you mean \"restart\"?\n"
+        );
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_column() {
+        let mut line = "x".repeat(200_000);
+        line.replace_range(100_000..100_005, "oops!");
+        let mut diagnostic = sample();
+        diagnostic.line = 1;
+        diagnostic.column = 100_001;
+        diagnostic.length = 5;
+        let text = diagnostic.render(Some(&line), false);
+        let frame: Vec<&str> = text.lines().collect();
+        let shown = frame[3].split(" | ").nth(1).expect("the source line");
+        assert_eq!(shown.chars().count(), FRAME_WIDTH + 2, "{shown}");
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        let carets = frame[4].split(" | ").nth(1).expect("the carets");
+        let at = carets.find('^').expect("carets");
+        assert_eq!(&shown.chars().skip(at).take(5).collect::<String>(), "oops!");
+        assert_eq!(carets.trim(), "^^^^^");
+        assert!(
+            text.len() < 1000,
+            "the frame is short: {} bytes",
+            text.len()
         );
     }
 

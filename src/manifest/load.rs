@@ -173,7 +173,8 @@ fn scan(
     Ok(())
 }
 
-fn is_ignored(name: &OsStr) -> bool {
+/// Whether a directory entry is skipped by the listing: dot-names and editor droppings.
+pub fn is_ignored(name: &OsStr) -> bool {
     let bytes = name.as_encoded_bytes();
     bytes.starts_with(b".")
         || bytes.ends_with(b"~")
@@ -183,7 +184,8 @@ fn is_ignored(name: &OsStr) -> bool {
         || (bytes.starts_with(b"#") && bytes.ends_with(b"#"))
 }
 
-fn is_manifest_name(name: &OsStr) -> bool {
+/// Whether a file name is a manifest's: `*.yaml` or `*.yml`.
+pub fn is_manifest_name(name: &OsStr) -> bool {
     let bytes = name.as_encoded_bytes();
     bytes.ends_with(b".yaml") || bytes.ends_with(b".yml")
 }

@@ -1,13 +1,15 @@
 //! Watching the manifest directory: notify events, a quiet window, a full rescan, and a new
 //! [`Generation`] of the desired set whenever something changed.
 //!
-//! Why it is built this way (see also `research/deps.md` §5 and §10):
+//! Why it is built this way:
 //!
 //! * **Events are hints, not diffs.** A Kubernetes ConfigMap update only swaps the `..data`
 //!   symlink, so no event names the manifests that changed; an inotify overflow names
-//!   nothing; editors save through temp files and renames. So any relevant event only marks
-//!   the directory dirty, and the directory is rescanned whole ([`scan`]), with unchanged
-//!   files served from a cache keyed by (device, inode, size, mtime, ctime).
+//!   nothing; editors save through temp files and renames. So a burst of events whose every
+//!   event names a manifest file re-reads those files only (a plain edit costs the same in
+//!   any size of directory), and any other burst rescans the directory whole ([`scan`]),
+//!   with unchanged files served from a cache keyed by (device, inode, size, mtime, ctime).
+//!   The 60 s safety rescan is always whole.
 //! * **Our own reads generate events.** Reading a file produces `Access` events; reacting to
 //!   them would rescan forever, so they are dropped ([`watcher`]).
 //! * **A deleted directory kills its watch silently.** The directory's parent is watched too,
@@ -31,5 +33,5 @@ mod watcher;
 
 pub use debounce::QuietWindow;
 pub use generation::{FileStatus, Generation};
-pub use scan::{Scan, Scanner};
+pub use scan::{Scan, ScanIo, Scanner};
 pub use task::{WatchConfig, WatchHandle, spawn};

@@ -3,6 +3,10 @@
 //! One task owns the [`Scanner`] and the [`Watches`]. It sleeps on a single deadline, the
 //! earliest of: the end of the current burst's quiet window, the settle rescan that confirms
 //! pending removals, and the safety rescan (60 s; a few seconds while watching is broken).
+//! A burst whose events all name manifest files reads those files only
+//! ([`Scanner::scan_paths`]), as does the settle rescan (it re-reads the files on hold);
+//! any other event, the safety rescan and [`WatchHandle::rescan_now`] scan the whole
+//! directory.
 //! Wake-ups come from the notify callback, from [`WatchHandle::rescan_now`] (SIGHUP, `herder
 //! reload`) and from that deadline; nothing polls. Scans run on the blocking pool, since they
 //! stat and read files.
@@ -18,8 +22,8 @@ use tokio::time::{Instant, sleep_until};
 
 use super::debounce::{Burst, QuietWindow};
 use super::generation::Generation;
-use super::scan::{DEFAULT_SETTLE, Scan, Scanner};
-use super::watcher::{Signals, Watches};
+use super::scan::{DEFAULT_SETTLE, Scan, ScanIo, Scanner};
+use super::watcher::{Hints, Signals, Watches};
 
 /// How the watcher behaves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +58,7 @@ impl WatchConfig {
 #[derive(Clone, Debug)]
 pub struct WatchHandle {
     requests: Arc<Notify>,
+    io: Arc<Mutex<ScanIo>>,
 }
 
 impl WatchHandle {
@@ -61,6 +66,11 @@ impl WatchHandle {
     /// generation follows only if something changed.
     pub fn rescan_now(&self) {
         self.requests.notify_one();
+    }
+
+    /// The file-system work of the scans so far (as of the last scan).
+    pub fn io(&self) -> ScanIo {
+        *self.io.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -79,14 +89,21 @@ struct State {
 pub fn spawn(config: WatchConfig) -> (WatchHandle, mpsc::Receiver<Generation>, JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(16);
     let requests = Arc::new(Notify::new());
+    let io = Arc::default();
     let handle = WatchHandle {
         requests: Arc::clone(&requests),
+        io: Arc::clone(&io),
     };
-    let task = tokio::spawn(run(config, requests, sender));
+    let task = tokio::spawn(run(config, requests, sender, io));
     (handle, receiver, task)
 }
 
-async fn run(config: WatchConfig, requests: Arc<Notify>, sender: mpsc::Sender<Generation>) {
+async fn run(
+    config: WatchConfig,
+    requests: Arc<Notify>,
+    sender: mpsc::Sender<Generation>,
+    io: Arc<Mutex<ScanIo>>,
+) {
     let dir = std::path::absolute(&config.dir).unwrap_or_else(|_| config.dir.clone());
     let signals = Arc::new(Signals::default());
     let state = Arc::new(Mutex::new(State {
@@ -96,18 +113,30 @@ async fn run(config: WatchConfig, requests: Arc<Notify>, sender: mpsc::Sender<Ge
     }));
 
     let mut burst: Option<Burst> = None;
+    let mut hints = Hints::default();
     let mut settle_at: Option<Instant> = None;
     let mut safety_at = Instant::now();
     loop {
         let now = Instant::now();
-        let due = burst.is_some_and(|b| b.deadline(&config.quiet) <= now)
-            || settle_at.is_some_and(|at| at <= now)
-            || safety_at <= now;
-        if due {
+        let burst_due = burst.is_some_and(|b| b.deadline(&config.quiet) <= now);
+        let settle_due = settle_at.is_some_and(|at| at <= now);
+        let safety_due = safety_at <= now;
+        if burst_due || settle_due || safety_due {
             burst = None;
-            let Some(scan) = rescan(&state, now).await else {
+            let what = if safety_due {
+                None
+            } else {
+                let taken = std::mem::take(&mut hints);
+                (!taken.full).then_some(taken.files)
+            };
+            let Some(scan) = rescan(&state, now, what).await else {
                 return;
             };
+            *io.lock().unwrap_or_else(PoisonError::into_inner) = state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .scanner
+                .io();
             settle_at = scan.scan.settle_at;
             let interval = if scan.healthy {
                 config.safety
@@ -116,6 +145,8 @@ async fn run(config: WatchConfig, requests: Arc<Notify>, sender: mpsc::Sender<Ge
             };
             safety_at = Instant::now() + interval;
             if scan.rescan_again {
+                // A change may have slipped in before the new watch: look at everything.
+                hints.full = true;
                 burst = Some(Burst::start(Instant::now(), 0));
             }
             if let Some(generation) = scan.scan.generation
@@ -139,6 +170,7 @@ async fn run(config: WatchConfig, requests: Arc<Notify>, sender: mpsc::Sender<Ge
             () = sender.closed() => return,
             () = signals.wake.notified() => {
                 let events = signals.take_events();
+                hints.merge(signals.take_hints());
                 if events > 0 {
                     let now = Instant::now();
                     match &mut burst {
@@ -162,9 +194,14 @@ struct Rescan {
     rescan_again: bool,
 }
 
-/// Syncs the watches, scans, and syncs the watches again with the secret folders the scan
-/// found. `None` if the blocking pool is gone (runtime shutting down).
-async fn rescan(state: &Arc<Mutex<State>>, now: Instant) -> Option<Rescan> {
+/// Syncs the watches, scans (only `paths` when the events named nothing else and watching
+/// works), and syncs the watches again with the secret folders the scan found. `None` if
+/// the blocking pool is gone (runtime shutting down).
+async fn rescan(
+    state: &Arc<Mutex<State>>,
+    now: Instant,
+    paths: Option<BTreeSet<PathBuf>>,
+) -> Option<Rescan> {
     let state = Arc::clone(state);
     tokio::task::spawn_blocking(move || {
         let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -175,7 +212,10 @@ async fn rescan(state: &Arc<Mutex<State>>, now: Instant) -> Option<Rescan> {
         } = &mut *state;
         // Watch first, then list: a file created in between is in the listing.
         watches.sync(secret_dirs);
-        let scan = scanner.scan(now, watches.problems());
+        let scan = match &paths {
+            Some(paths) if watches.healthy() => scanner.scan_paths(now, watches.problems(), paths),
+            _ => scanner.scan(now, watches.problems()),
+        };
         let rescan_again = scan.secret_dirs != *secret_dirs && watches.sync(&scan.secret_dirs);
         secret_dirs.clone_from(&scan.secret_dirs);
         Rescan {

@@ -12,9 +12,12 @@
 //!
 //! The event callback runs on notify's thread. It drops `Access` events (the rescan's own
 //! reads generate them: reacting would loop forever) and events about unrelated entries of
-//! the watched ancestors, counts the rest and wakes the watch task; it never looks at what an
-//! event says beyond that, since events are only hints (a ConfigMap swap names no manifest).
-//! An overflow (`need_rescan`) always counts.
+//! the watched ancestors, counts the rest and wakes the watch task. Events are hints, never
+//! diffs, but a hint can be narrow: an event that names one manifest file ([`hint_of`])
+//! lets the task read that file only, so a plain edit costs the same in a directory of ten
+//! files or ten thousand. Everything else asks for a full rescan: directories, dot-names (a
+//! ConfigMap's `..data` symlink swap names no manifest), ancestors, overflows
+//! (`need_rescan`), events without paths and kinds notify cannot tell apart.
 //!
 //! Watching can fail: the inotify instance or watch limits (`ENOSPC`, reported as
 //! `MaxFilesWatch`), permissions. The failure becomes a diagnostic with a hint, the watch is
@@ -24,12 +27,14 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use notify::event::{CreateKind, ModifyKind, RemoveKind};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::Notify;
 
 use crate::manifest::diagnostic::Location;
+use crate::manifest::load::{is_ignored, is_manifest_name};
 use crate::manifest::{Code, Diagnostic};
 
 /// What the callback shares with the task.
@@ -43,6 +48,82 @@ pub(super) struct Signals {
     pub(super) wake: Notify,
     /// Which paths matter.
     relevance: RwLock<Relevance>,
+    /// What the events since the task last looked name.
+    hints: Mutex<Hints>,
+}
+
+/// Most manifest files a burst may name before it is rescanned whole anyway.
+pub(super) const MAX_HINTED: usize = 256;
+
+/// What a burst of events names: manifest files to read again, or the whole directory.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Hints {
+    /// The manifest files named.
+    pub(super) files: BTreeSet<PathBuf>,
+    /// Some event was not about one manifest file: rescan everything.
+    pub(super) full: bool,
+}
+
+impl Hints {
+    /// Adds what `other` names.
+    pub(super) fn merge(&mut self, other: Hints) {
+        self.full |= other.full;
+        if !self.full {
+            self.files.extend(other.files);
+        }
+        if self.full || self.files.len() > MAX_HINTED {
+            self.full = true;
+            self.files.clear();
+        }
+    }
+}
+
+/// What one event names: `Some(files)` when it is only about manifest files (or about a
+/// secret folder, which every scan checks anyway: no file), `None` for a full rescan.
+pub(super) fn hint_of(
+    event: &Event,
+    dir: &Path,
+    secret_dirs: &BTreeSet<PathBuf>,
+) -> Option<Vec<PathBuf>> {
+    if event.paths.is_empty() || event.need_rescan() {
+        return None;
+    }
+    let about_files = matches!(
+        event.kind,
+        EventKind::Create(CreateKind::File)
+            | EventKind::Modify(
+                ModifyKind::Data(_) | ModifyKind::Metadata(_) | ModifyKind::Name(_)
+            )
+            | EventKind::Remove(RemoveKind::File)
+    );
+    let mut files = Vec::new();
+    for path in &event.paths {
+        let Ok(relative) = path.strip_prefix(dir) else {
+            if path
+                .parent()
+                .is_some_and(|parent| secret_dirs.contains(parent))
+            {
+                continue;
+            }
+            return None;
+        };
+        let names: Vec<&std::ffi::OsStr> = relative.iter().collect();
+        let (name, folders) = names.split_last()?;
+        // A dot-name anywhere (`..data`, `..2024_01_01`) may be a ConfigMap swap.
+        if !about_files
+            || folders.iter().any(|f| is_ignored(f))
+            || name.as_encoded_bytes().starts_with(b".")
+        {
+            return None;
+        }
+        if is_manifest_name(name) {
+            files.push(path.clone());
+        } else if !is_ignored(name) {
+            // A rename or removal of something that is not a manifest may be a directory.
+            return None;
+        }
+    }
+    Some(files)
 }
 
 impl Signals {
@@ -51,28 +132,49 @@ impl Signals {
         self.events.swap(0, Ordering::AcqRel)
     }
 
-    fn bump(&self) {
+    /// Takes what the events since the last call name.
+    pub(super) fn take_hints(&self) -> Hints {
+        std::mem::take(&mut *self.hints.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn bump(&self, files: Option<Vec<PathBuf>>) {
+        let hint = match files {
+            Some(files) => Hints {
+                files: files.into_iter().collect(),
+                full: false,
+            },
+            None => Hints {
+                files: BTreeSet::new(),
+                full: true,
+            },
+        };
+        self.hints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .merge(hint);
         self.events.fetch_add(1, Ordering::AcqRel);
         self.wake.notify_one();
     }
 
     fn handle(&self, result: notify::Result<Event>) {
         match result {
-            Ok(event) if event.need_rescan() => self.bump(),
+            Ok(event) if event.need_rescan() => self.bump(None),
             Ok(event) if matches!(event.kind, EventKind::Access(_)) => {}
             Ok(event) => {
-                let relevant = match self.relevance.read() {
-                    Ok(relevance) => relevance.matters(&event.paths),
-                    Err(poisoned) => poisoned.into_inner().matters(&event.paths),
-                };
-                if relevant {
-                    self.bump();
+                let relevance = self
+                    .relevance
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if relevance.matters(&event.paths) {
+                    let hint = hint_of(&event, &relevance.dir, &relevance.secret_dirs);
+                    drop(relevance);
+                    self.bump(hint);
                 }
             }
             Err(err) => {
                 tracing::warn!(error = %err, paths = ?err.paths, "file watcher error; re-watching");
                 self.broken.store(true, Ordering::Release);
-                self.bump();
+                self.bump(None);
             }
         }
     }
@@ -254,4 +356,80 @@ fn problem(path: &Path, err: &notify::Error) -> Diagnostic {
         ),
     };
     Diagnostic::error(Code::Io, path, 0, Location::START, "", message).with_hint(hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{DataChange, ModifyKind, RenameMode};
+
+    use super::*;
+
+    fn event(kind: EventKind, paths: &[&str]) -> Event {
+        let mut event = Event::new(kind);
+        event.paths = paths.iter().map(PathBuf::from).collect();
+        event
+    }
+
+    #[test]
+    fn a_file_event_names_the_file_and_everything_else_asks_for_a_full_rescan() {
+        let dir = Path::new("/m");
+        let none = BTreeSet::new();
+        let secrets: BTreeSet<PathBuf> = [PathBuf::from("/s")].into();
+        let data = EventKind::Modify(ModifyKind::Data(DataChange::Content));
+        assert_eq!(
+            hint_of(&event(data, &["/m/a.yaml"]), dir, &none),
+            Some(vec![PathBuf::from("/m/a.yaml")])
+        );
+        let rename = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
+        assert_eq!(
+            hint_of(
+                &event(rename, &["/m/a.yaml.tmp", "/m/sub/a.yaml"]),
+                dir,
+                &none
+            ),
+            Some(vec![PathBuf::from("/m/sub/a.yaml")]),
+            "an atomic save through a temp file names the manifest"
+        );
+        assert_eq!(
+            hint_of(&event(data, &["/m/a.yaml~"]), dir, &none),
+            Some(vec![])
+        );
+        assert_eq!(
+            hint_of(&event(data, &["/s/token"]), dir, &secrets),
+            Some(vec![])
+        );
+        for (kind, path) in [
+            (rename, "/m/..data"),
+            (
+                EventKind::Create(CreateKind::File),
+                "/m/..2026_12_07/a.yaml",
+            ),
+            (EventKind::Create(CreateKind::Folder), "/m/sub"),
+            (EventKind::Remove(RemoveKind::Folder), "/m/sub"),
+            (rename, "/m/sub"),
+            (data, "/m"),
+            (data, "/elsewhere/a.yaml"),
+            (EventKind::Any, "/m/a.yaml"),
+            (EventKind::Other, "/m/a.yaml"),
+        ] {
+            assert_eq!(
+                hint_of(&event(kind, &[path]), dir, &none),
+                None,
+                "{kind:?} {path}"
+            );
+        }
+        assert_eq!(hint_of(&event(data, &[]), dir, &none), None, "no paths");
+    }
+
+    #[test]
+    fn hints_are_bounded() {
+        let mut hints = Hints::default();
+        for i in 0..=MAX_HINTED {
+            hints.merge(Hints {
+                files: [PathBuf::from(format!("/m/{i}.yaml"))].into(),
+                full: false,
+            });
+        }
+        assert!(hints.full && hints.files.is_empty());
+    }
 }

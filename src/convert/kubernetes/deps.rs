@@ -15,7 +15,31 @@ use serde_json::{Value, json};
 use super::{Child, map, probes};
 use crate::convert::names::is_dns1035_label;
 use crate::manifest::ManifestDoc;
-use crate::manifest::model::{Condition, Kind};
+use crate::manifest::model::{Condition, Kind, Manifest, Protocol};
+
+/// The ports a child's Service serves, sorted: the ones its probes connect to on the child
+/// itself (TCP) and the ones it declares under `ports`.
+pub fn service_ports(manifest: &Manifest) -> Vec<(u16, Protocol)> {
+    let mut ports: BTreeSet<(u16, Protocol)> = probes::served_ports(manifest)
+        .into_iter()
+        .map(|port| (port, Protocol::Tcp))
+        .collect();
+    ports.extend(
+        manifest
+            .ports
+            .iter()
+            .map(|port| (port.0.port, port.0.protocol)),
+    );
+    ports.into_iter().collect()
+}
+
+/// The Kubernetes name of a protocol.
+pub fn protocol_name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Tcp => "TCP",
+        Protocol::Udp => "UDP",
+    }
+}
 
 /// Every manifest of the export by name, and who waits for whom.
 pub struct Index<'a> {
@@ -211,6 +235,13 @@ pub fn waits(child: &mut Child<'_>) -> Vec<Wait> {
                 format!("Kubernetes cannot wait for one replica: waits for the pods of `{name}`"),
             );
         }
+        if target.manifest.schedule.is_some() {
+            child.warn(
+                &pointer,
+                format!("`{name}` runs on a schedule: its Jobs are named by the CronJob, so nothing waits for them"),
+            );
+            continue;
+        }
         let wait = match (target.manifest.kind, dep.condition) {
             (Kind::Oneshot, Condition::Completed) => Wait::Job { dependency: name },
             (Kind::Oneshot, condition) => {
@@ -227,11 +258,14 @@ pub fn waits(child: &mut Child<'_>) -> Vec<Wait> {
                 dependency: name,
                 condition: "jsonpath={.status.phase}=Running",
             },
-            (_, _) => match probes::served_ports(&target.manifest).first() {
-                Some(port) => Wait::Port {
+            (_, _) => match service_ports(&target.manifest)
+                .into_iter()
+                .find(|(_, protocol)| *protocol == Protocol::Tcp)
+            {
+                Some((port, _)) => Wait::Port {
                     service: service_name(&name),
                     dependency: name,
-                    port: *port,
+                    port,
                 },
                 None => Wait::Pods {
                     dependency: name,
@@ -274,7 +308,7 @@ pub fn service(child: &mut Child<'_>) -> Option<Value> {
     if manifest.kind == Kind::Oneshot {
         return None;
     }
-    let ports = probes::served_ports(manifest);
+    let ports = service_ports(manifest);
     if ports.is_empty() && !child.index.is_served(&manifest.name) {
         return None;
     }
@@ -291,7 +325,14 @@ pub fn service(child: &mut Child<'_>) -> Option<Value> {
     } else {
         let ports: Vec<Value> = ports
             .iter()
-            .map(|port| json!({"name": format!("tcp-{port}"), "port": port, "targetPort": port, "protocol": "TCP"}))
+            .map(|(port, protocol)| {
+                json!({
+                    "name": format!("{protocol}-{port}"),
+                    "port": port,
+                    "targetPort": port,
+                    "protocol": protocol_name(*protocol),
+                })
+            })
             .collect();
         spec.insert("ports".into(), Value::Array(ports));
     }

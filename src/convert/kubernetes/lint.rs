@@ -39,9 +39,13 @@ fn lint_object(kind: &str, name: &str, object: &Value, report: &mut impl FnMut(S
     }
     labels(&object["metadata"]["labels"], "metadata.labels", report);
     annotations(&object["metadata"]["annotations"], report);
-    let spec = &object["spec"];
+    let spec = if kind == "CronJob" {
+        &object["spec"]["jobTemplate"]["spec"]
+    } else {
+        &object["spec"]
+    };
     match kind {
-        "Deployment" | "Job" => {
+        "Deployment" | "Job" | "CronJob" => {
             let template = &spec["template"];
             labels(&template["metadata"]["labels"], "template labels", report);
             annotations(&template["metadata"]["annotations"], report);
@@ -53,7 +57,7 @@ fn lint_object(kind: &str, name: &str, object: &Value, report: &mut impl FnMut(S
             let policy = template["spec"]["restartPolicy"]
                 .as_str()
                 .unwrap_or("Always");
-            let allowed: &[&str] = if kind == "Job" {
+            let allowed: &[&str] = if kind != "Deployment" {
                 &["OnFailure", "Never"]
             } else {
                 &["Always"]

@@ -11,6 +11,7 @@
 //!
 //! The result is deterministic: same documents and options, same objects in the same order.
 
+mod cronjob;
 mod deps;
 mod env;
 pub mod lint;
@@ -49,6 +50,11 @@ pub const KEY_ORDER: &[&str] = &[
     "completionMode",
     "suspend",
     "backoffLimit",
+    "schedule",
+    "timeZone",
+    "concurrencyPolicy",
+    "startingDeadlineSeconds",
+    "jobTemplate",
     "selector",
     "matchLabels",
     "strategy",
@@ -69,6 +75,7 @@ pub const KEY_ORDER: &[&str] = &[
     "valueFrom",
     "apiGroups",
     "resources",
+    "ports",
     "securityContext",
     "readinessProbe",
     "livenessProbe",
@@ -78,6 +85,9 @@ pub const KEY_ORDER: &[&str] = &[
     "tcpSocket",
     "path",
     "port",
+    "targetPort",
+    "containerPort",
+    "protocol",
     "periodSeconds",
     "timeoutSeconds",
     "successThreshold",

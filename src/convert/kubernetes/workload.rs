@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::deps::Wait;
+use super::cronjob::cron_job;
+use super::deps::{Wait, protocol_name};
 use super::probes::{self, Role};
 use super::rbac::account_name;
 use super::{Child, map, whole_seconds};
@@ -106,12 +107,16 @@ fn job(child: &mut Child<'_>, manifest: &Manifest, metadata: Value, template: Va
     if !manifest.enabled {
         spec.insert("suspend".into(), Value::Bool(true));
     }
-    json!({
+    let job = json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": metadata,
         "spec": spec,
-    })
+    });
+    match &manifest.schedule {
+        Some(schedule) => cron_job(child, schedule, job),
+        None => job,
+    }
 }
 
 /// The pod's restart policy: `Always` for a Deployment (the only one it allows), `OnFailure`
@@ -173,6 +178,9 @@ fn container(child: &mut Child<'_>, manifest: &Manifest, image: &str, env: Vec<V
     if !env.is_empty() {
         out.insert("env".into(), Value::Array(env));
     }
+    if !manifest.ports.is_empty() {
+        out.insert("ports".into(), container_ports(child, manifest));
+    }
     if let Some(resources) = resources(child, manifest) {
         out.insert("resources".into(), resources);
     }
@@ -193,14 +201,26 @@ fn container(child: &mut Child<'_>, manifest: &Manifest, image: &str, env: Vec<V
     Value::Object(out)
 }
 
-/// A byte count as a Kubernetes quantity: the largest binary suffix that divides it.
-pub fn memory_quantity(bytes: u64) -> String {
-    for (shift, suffix) in [(40, "Ti"), (30, "Gi"), (20, "Mi"), (10, "Ki")] {
-        if bytes != 0 && bytes.is_multiple_of(1 << shift) {
-            return format!("{}{suffix}", bytes >> shift);
+/// The declared ports as container ports; a warning for one bound to loopback only.
+fn container_ports(child: &mut Child<'_>, manifest: &Manifest) -> Value {
+    let mut ports = Vec::new();
+    for (i, port) in manifest.ports.iter().enumerate() {
+        let spec = &port.0;
+        if let Some(host) = &spec.host
+            && matches!(host.as_str(), "127.0.0.1" | "localhost" | "::1")
+        {
+            child.warn(
+                &format!("/ports/{i}/host"),
+                format!("a Service reaches the pod's IP, not {host}: the program must listen on the pod's address"),
+            );
         }
+        ports.push(json!({
+            "name": format!("{}-{}", spec.protocol, spec.port),
+            "containerPort": spec.port,
+            "protocol": protocol_name(spec.protocol),
+        }));
     }
-    bytes.to_string()
+    Value::Array(ports)
 }
 
 /// Cores as a Kubernetes quantity in millicores, rounded up to 1m.
@@ -219,7 +239,8 @@ fn resources(child: &mut Child<'_>, manifest: &Manifest) -> Option<Value> {
     if let Some(memory) = limits.memory {
         quantities.insert(
             "memory".into(),
-            Value::from(memory_quantity(memory.bytes())),
+            // herder's canonical size form (`128Mi`, binary suffixes) is a Kubernetes quantity.
+            Value::from(memory.to_string()),
         );
     }
     if let Some(cpu) = limits.cpu {
@@ -306,9 +327,6 @@ mod tests {
 
     #[test]
     fn quantities() {
-        assert_eq!(memory_quantity(128 << 20), "128Mi");
-        assert_eq!(memory_quantity(1 << 30), "1Gi");
-        assert_eq!(memory_quantity(1500), "1500");
         assert_eq!(cpu_quantity(0.5), "500m");
         assert_eq!(cpu_quantity(2.0), "2");
         assert_eq!(cpu_quantity(0.0001), "1m");
