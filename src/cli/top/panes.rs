@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, TableState, Wrap};
 
 use super::ansi;
 use super::app::{App, Pane};
@@ -86,7 +86,17 @@ pub fn children(frame: &mut Frame, area: Rect, app: &mut App) {
     }))
     .style(Style::default().add_modifier(Modifier::BOLD));
     let color = !app.plain;
-    let body = app.view.iter().map(|&i| {
+    // Only the rows on screen are built: with 1,000 children a frame costs a screenful.
+    let height = app.table_height.max(1);
+    let selected = app.table.selected().unwrap_or(0);
+    let mut offset = app.table.offset().min(app.view.len().saturating_sub(1));
+    if selected < offset {
+        offset = selected;
+    } else if selected >= offset + height {
+        offset = selected + 1 - height;
+    }
+    *app.table.offset_mut() = offset;
+    let body = app.view.iter().skip(offset).take(height).map(|&i| {
         let row = &app.status.children[i];
         let mut cells = rows::cells(row, app.age);
         if app.marked.contains(&row.name) {
@@ -112,7 +122,8 @@ pub fn children(frame: &mut Frame, area: Rect, app: &mut App) {
         .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED))
         .highlight_symbol("> ")
         .highlight_spacing(ratatui::widgets::HighlightSpacing::Always);
-    frame.render_stateful_widget(table, area, &mut app.table);
+    let mut window = TableState::default().with_selected(app.table.selected().map(|s| s - offset));
+    frame.render_stateful_widget(table, area, &mut window);
 }
 
 /// The log pane.

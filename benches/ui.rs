@@ -1,0 +1,339 @@
+//! The live views with 1,000 children, printed (no harness):
+//!
+//! * **exit → row change**: a child's process is SIGKILLed; the time until `herder top`'s
+//!   model (the same `Connection` and `App` the TUI draws from) shows its row changed, p50
+//!   and p99. The screen follows at the next frame, at most 100 ms later (redraws are
+//!   coalesced to 10 a second).
+//! * **idle `top`**: CPU time of a real `herder top` in tmux over 20 s with nothing happening.
+//! * **herder's memory with 10 console clients** each following a child's log through
+//!   `--web` (resident set before and after they connect).
+//!
+//! The console's first render is timed by the browser test (`tests/ui_web.rs` prints it).
+//! Run with `cargo build --release && cargo bench --bench ui` (a debug `herder` is used,
+//! and named, when there is no release build).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use herder::api::Client;
+use herder::cli::top::app::{App, Update};
+use herder::cli::top::connection::Connection;
+
+const CHILDREN: usize = 1_000;
+const SAMPLES: usize = 60;
+const CHATTY: usize = 10;
+
+fn binary() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let release = root.join("release/herder");
+    if release.is_file() {
+        release
+    } else {
+        root.join("debug/herder")
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap_or(0)
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    fields
+        .get(11)
+        .and_then(|u| u.parse::<u64>().ok())
+        .unwrap_or(0)
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0)
+}
+
+struct Up {
+    child: Child,
+    web: String,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+fn main() {
+    let herder = binary();
+    println!("herder binary: {}", herder.display());
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("herder.d");
+    std::fs::create_dir_all(&dir).expect("manifest directory");
+    for i in 0..CHILDREN {
+        let command = if i < CHATTY {
+            r#"["sh", "-c", "while :; do echo tick; sleep 1; done"]"#
+        } else {
+            r#"["sleep", "100000"]"#
+        };
+        std::fs::write(
+            dir.join(format!("c-{i:04}.yaml")),
+            format!(
+                "name: c-{i:04}\ncommand: {command}\nrestart: {{backoff: {{initial: 10ms}}}}\n"
+            ),
+        )
+        .expect("write a manifest");
+    }
+    let socket = root.path().join("herder.sock");
+    let mut child = Command::new(&herder)
+        .args(["up", "--quiet", "--web", "127.0.0.1:0", "--socket"])
+        .arg(&socket)
+        .arg("--state-dir")
+        .arg(root.path().join("state"))
+        .arg(&dir)
+        .env("XDG_RUNTIME_DIR", root.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("herder up");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut web = String::new();
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap_or(0) > 0 {
+        if let Some(url) = line
+            .split(" on ")
+            .nth(1)
+            .filter(|_| line.contains("web console"))
+        {
+            web = url.trim().to_owned();
+        }
+        if line.contains("herder: watching") {
+            break;
+        }
+        line.clear();
+    }
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let up = Up { child, web };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let started = Instant::now();
+    runtime.block_on(async {
+        let client = Client::new(&socket);
+        loop {
+            let status: serde_json::Value = client.get("/v1/status").await.unwrap_or_default();
+            let ready = status["children"]
+                .as_array()
+                .map_or(0, |c| c.iter().filter(|c| c["ready"] == true).count());
+            if ready == CHILDREN {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "children never ready"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    println!(
+        "{CHILDREN} children ready {:.1} s after `herder up`",
+        started.elapsed().as_secs_f64()
+    );
+
+    exit_to_row(&runtime, &socket);
+    idle_top(&herder, &socket);
+    console_memory(&up);
+}
+
+fn exit_to_row(runtime: &tokio::runtime::Runtime, socket: &Path) {
+    let samples = runtime.block_on(async {
+        let (_connection, mut updates) = Connection::start(Client::new(socket));
+        let mut app = App::new(String::new());
+        let mut samples = Vec::new();
+        // Settle: the first full status.
+        while app.status.children.len() < CHILDREN {
+            let Some(update) = updates.recv().await else {
+                return samples;
+            };
+            app.update(update);
+        }
+        for n in 0..SAMPLES {
+            let name = format!("c-{:04}", CHATTY + n * 13);
+            let pid_of = |app: &App| {
+                app.status
+                    .children
+                    .iter()
+                    .find(|c| c.name == name)
+                    .and_then(|c| c.pid)
+            };
+            // Wait until this child runs (an earlier sample may have restarted a neighbour).
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let pid = loop {
+                if let Some(pid) = pid_of(&app) {
+                    break pid;
+                }
+                if let Ok(Some(update)) =
+                    tokio::time::timeout_at(deadline.into(), updates.recv()).await
+                {
+                    app.update(update);
+                } else {
+                    panic!("{name} never ran");
+                }
+            };
+            let t0 = Instant::now();
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            loop {
+                let update = tokio::time::timeout(Duration::from_secs(20), updates.recv())
+                    .await
+                    .ok()
+                    .flatten()
+                    .expect("an update after the kill");
+                let status = matches!(update, Update::Status(_));
+                app.update(update);
+                if status && pid_of(&app) != Some(pid) {
+                    samples.push(t0.elapsed());
+                    break;
+                }
+            }
+        }
+        samples
+    });
+    let mut sorted = samples.clone();
+    sorted.sort();
+    println!(
+        "top, exit -> row change with {CHILDREN} children: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples)",
+        percentile(&sorted, 0.5).as_secs_f64() * 1e3,
+        percentile(&sorted, 0.99).as_secs_f64() * 1e3,
+        sorted.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+        sorted.len()
+    );
+}
+
+fn idle_top(herder: &Path, socket: &Path) {
+    let server = format!("herder-bench-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&server)
+            .args(args)
+            .output()
+    };
+    let command = format!(
+        "exec {} top --socket {}",
+        herder.display(),
+        socket.display()
+    );
+    if tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "160",
+        "-y",
+        "50",
+        &command,
+    ])
+    .is_err()
+    {
+        println!("idle top: skipped (no tmux)");
+        return;
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let shell = tmux(&["display", "-p", "-t", "top", "#{pane_pid}"])
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let pid: u32 = Command::new("pgrep")
+        .args(["-P", &shell, "herder"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(0);
+    if pid == 0 {
+        let screen = tmux(&["capture-pane", "-p", "-t", "top"])
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        println!("idle top: top is not running; its screen:\n{screen}");
+        let _ = tmux(&["kill-server"]);
+        return;
+    }
+    let before = cpu_ticks(pid);
+    let window = Duration::from_secs(20);
+    std::thread::sleep(window);
+    let ticks = cpu_ticks(pid) - before;
+    let hz = herder::supervise::os::clock_ticks_per_second() as f64;
+    println!(
+        "idle top over {} s with {CHILDREN} children: {:.2} s CPU ({:.2}% of one core), RSS {} KiB",
+        window.as_secs(),
+        ticks as f64 / hz,
+        ticks as f64 / hz / window.as_secs_f64() * 100.0,
+        rss_kib(pid)
+    );
+    let _ = tmux(&["kill-server"]);
+}
+
+fn console_memory(up: &Up) {
+    let pid = up.child.id();
+    let addr = up
+        .web
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let path = up.web.split(&addr).nth(1).unwrap_or("/").to_owned();
+    let mut login = TcpStream::connect(&addr).expect("console");
+    write!(login, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("login");
+    let mut answer = String::new();
+    let _ = login.read_to_string(&mut answer);
+    let cookie = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or("")
+        .to_owned();
+    std::thread::sleep(Duration::from_secs(1));
+    let before = rss_kib(pid);
+    let clients: Vec<TcpStream> = (0..10)
+        .map(|n| {
+            let mut stream = TcpStream::connect(&addr).expect("client");
+            write!(
+                stream,
+                "GET /api/v1/children/c-{n:04}/logs/stream?n=100 HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\r\n"
+            )
+            .expect("follow");
+            stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            let mut first = [0u8; 512];
+            let _ = stream.read(&mut first);
+            stream
+        })
+        .collect();
+    // Let the followers receive a few seconds of output.
+    std::thread::sleep(Duration::from_secs(5));
+    let after = rss_kib(pid);
+    println!(
+        "herder RSS with {CHILDREN} children: {before} KiB; with 10 console clients following logs: {after} KiB (+{} KiB)",
+        after.saturating_sub(before)
+    );
+    drop(clients);
+}
