@@ -29,6 +29,7 @@ use crate::paths;
 use crate::reconcile::Control;
 use crate::reconcile::outcome::Outcome;
 use crate::reconcile::run::{Wiring, run as reconcile};
+use crate::supervise::cgroup;
 use crate::supervise::child::ChildContext;
 use crate::supervise::logs::{ForegroundSink, LogBook};
 use crate::supervise::spawn::{SpawnError, Spawner};
@@ -147,6 +148,9 @@ impl Daemon {
             .clone()
             .unwrap_or_else(|| paths::socket_path(&instance));
         let listener = api::bind(&socket).await?;
+        // After the bind: a second herder of this instance stops there, before it could touch our cgroups.
+        let cgroups = cgroup::setup(&instance, cgroup::Preference::from_env());
+        print_cgroups(&cgroups);
         let events = EventLog::open(Some(&state_dir.join("events.jsonl"))).map_err(state_error)?;
         let reporter = {
             let events = Arc::clone(&events);
@@ -162,7 +166,8 @@ impl Daemon {
         let logs = Arc::new(book);
         let (child_tx, child_events) = mpsc::unbounded_channel();
         let context = ChildContext::new(child_tx, Arc::clone(&logs))
-            .with_state_file(StateFile::open(state_file).map_err(state_error)?);
+            .with_state_file(StateFile::open(state_file).map_err(state_error)?)
+            .with_cgroups(&cgroups);
         // The reconciler starts from the scan that was judged, then takes the watcher's.
         let (generations_tx, generations) = mpsc::channel(1);
         tokio::spawn(async move {
@@ -199,6 +204,37 @@ impl Daemon {
                 holds: Some(holds),
             },
         })
+    }
+}
+
+/// The cgroup detection, and the leftovers of a killed predecessor that were removed.
+fn print_cgroups(setup: &cgroup::Setup) {
+    let d = &setup.detection;
+    let layout = serde_json::to_value(d.layout).unwrap_or_default();
+    let controllers: Vec<String> = d
+        .controllers
+        .iter()
+        .filter_map(|c| serde_json::to_value(c).ok()?.as_str().map(str::to_owned))
+        .collect();
+    eprintln!(
+        "herder: cgroups: {} ({}): {}",
+        layout.as_str().unwrap_or("?"),
+        if controllers.is_empty() {
+            "nothing usable".to_owned()
+        } else {
+            controllers.join(", ")
+        },
+        d.detail
+    );
+    let left = &setup.leftovers;
+    if left.cgroups > 0 {
+        eprintln!(
+            "herder: removed {} cgroup(s) left by a previous herder ({} process(es) killed)",
+            left.cgroups, left.processes
+        );
+    }
+    for failure in &left.failed {
+        eprintln!("herder: {failure}");
     }
 }
 

@@ -103,6 +103,23 @@ pub enum EventKind {
     },
     /// A oneshot finished with exit code 0.
     Completed,
+    /// The kernel's OOM killer ended a process of the child (its cgroup's memory limit).
+    OomKilled {
+        /// The memory limit in force (`64Mi`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<String>,
+    },
+    /// A `fork` of the child was refused at its `processes` limit (`pids.max`).
+    PidsLimit {
+        /// The limit in force.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u64>,
+    },
+    /// The child's cgroup could not be made or updated; it runs with the fallback (rlimits, RSS watchdog).
+    CgroupFallback {
+        /// Why.
+        reason: String,
+    },
     /// The child was stopped.
     Stopped {
         /// Whether it had to be killed with SIGKILL after the stop timeout.

@@ -265,15 +265,36 @@ fn every_command_is_carried_out_and_audited() {
 
     instance.herder(&["pause", "web"]).expect_code(0);
     instance.wait_state("web", "paused");
-    let stat = std::fs::read_to_string(format!("/proc/{after}/stat")).unwrap();
-    let state = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap();
-    assert_eq!(state, "T", "a paused child is stopped by SIGSTOP: {stat}");
+    // Frozen in its cgroup where herder has one (cgroup v2's `frozen 1`), else stopped by SIGSTOP.
+    let cgroup = std::fs::read_to_string(format!("/proc/{after}/cgroup")).unwrap();
+    let unified = cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .filter(|path| path.contains("/herder-"))
+        .and_then(|path| {
+            ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+                .iter()
+                .find_map(|mount| {
+                    std::fs::read_to_string(format!("{mount}{path}/cgroup.events")).ok()
+                })
+        });
+    match unified {
+        Some(events) => assert!(
+            events.contains("frozen 1"),
+            "a paused child is frozen: {events}"
+        ),
+        None => {
+            let stat = std::fs::read_to_string(format!("/proc/{after}/stat")).unwrap();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
+            assert_eq!(state, "T", "a paused child is stopped by SIGSTOP: {stat}");
+        }
+    }
     instance.herder(&["resume", "web"]).expect_code(0);
     instance.wait_state("web", "ready");
 

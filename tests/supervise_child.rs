@@ -672,6 +672,7 @@ async fn state_file_lets_the_next_start_kill_leftovers() {
             group: None,
             nofile: None,
             output: herder::supervise::spawn::Output::Null,
+            cgroups: Vec::new(),
         })
         .await
         .expect("spawn");

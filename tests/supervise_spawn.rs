@@ -13,6 +13,7 @@ fn request(program: Program) -> SpawnRequest {
         group: None,
         nofile: None,
         output: Output::Null,
+        cgroups: Vec::new(),
     }
 }
 

@@ -55,7 +55,8 @@ pub fn human(report: &StatusReport, color: bool) -> String {
         let rows: Vec<Vec<Cell>> = report.children.iter().map(row).collect();
         render(
             &[
-                "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "READY", "HEALTH", "LIMITS", "INFO",
+                "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "READY", "HEALTH", "CPU", "MEM",
+                "LIMITS", "INFO",
             ],
             &rows,
             color,
@@ -117,6 +118,14 @@ fn row(child: &ChildStatus) -> Vec<Cell> {
             Some(false) => Cell::painted("failing", Some("31")),
             None => dash(),
         },
+        child
+            .usage
+            .and_then(|u| u.cpu_percent)
+            .map_or_else(dash, |pct| Cell::plain(format!("{pct:.0}%"))),
+        child
+            .usage
+            .and_then(|u| u.memory_bytes)
+            .map_or_else(dash, |bytes| Cell::plain(memory(bytes))),
         if limits.is_empty() {
             dash()
         } else {
@@ -133,6 +142,28 @@ fn state_color(state: State) -> Option<&'static str> {
         Tone::Transient => Some("33"),
         Tone::Trouble => Some("31"),
         Tone::Resting => Some("2"),
+    }
+}
+
+/// `812Ki`, `45.3Mi`, `1.2Gi`: binary units, as the manifest writes limits.
+pub fn memory(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["Ki", "Mi", "Gi", "Ti"];
+    let mut value = bytes as f64;
+    if value < 1024.0 {
+        return format!("{bytes}B");
+    }
+    let mut unit = "B";
+    for u in UNITS {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = u;
+    }
+    if value < 10.0 {
+        format!("{value:.1}{unit}")
+    } else {
+        format!("{value:.0}{unit}")
     }
 }
 
@@ -179,8 +210,13 @@ mod tests {
                     limits: vec![LimitStatus {
                         name: "memory".into(),
                         value: "256Mi".into(),
-                        enforcement: "rlimit".into(),
+                        enforcement: crate::supervise::limits::Enforcement::CgroupV1,
                     }],
+                    usage: Some(crate::supervise::cgroup::Usage {
+                        memory_bytes: Some(45 << 20),
+                        cpu_percent: Some(24.6),
+                        ..Default::default()
+                    }),
                     ..ChildStatus::default()
                 },
                 ChildStatus {
@@ -202,7 +238,11 @@ mod tests {
             lines[1].contains("api     ready    4242  1m01s   1"),
             "{text}"
         );
-        assert!(lines[1].contains("memory=256Mi/rlimit"), "{text}");
+        assert!(lines[1].contains("memory=256Mi/cgroup-v1"), "{text}");
+        assert!(lines[1].contains(" 25%  45Mi "), "{text}");
+        assert_eq!(memory(812 * 1024), "812Ki");
+        assert_eq!(memory(3 << 29), "1.5Gi");
+        assert_eq!(memory(100), "100B");
         assert!(
             lines[2].ends_with("last exit: exited with code 1"),
             "{text}"

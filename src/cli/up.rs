@@ -209,6 +209,17 @@ fn describe(event: &Event, color: bool) -> String {
         }
         EventKind::Failed { reason } => format!("failed: {reason}"),
         EventKind::Completed => "completed".to_owned(),
+        EventKind::OomKilled { limit: Some(limit) } => {
+            format!("killed by the kernel: out of memory (limit {limit})")
+        }
+        EventKind::OomKilled { limit: None } => "killed by the kernel: out of memory".to_owned(),
+        EventKind::PidsLimit { limit } => format!(
+            "a fork was refused at the processes limit{}",
+            limit.map(|l| format!(" ({l})")).unwrap_or_default()
+        ),
+        EventKind::CgroupFallback { reason } => {
+            format!("limits by fallback (no cgroup): {reason}")
+        }
         EventKind::Stopped { killed: true } => "stopped (killed after the stop timeout)".to_owned(),
         EventKind::Stopped { killed: false } => "stopped".to_owned(),
         EventKind::Reload {

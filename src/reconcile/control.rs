@@ -19,6 +19,8 @@ use crate::manifest::DesiredSet;
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::model::{Manifest, Schedule};
 use crate::plan::Plan;
+use crate::supervise::cgroup::{Detection, Usage};
+use crate::supervise::limits::Enforcement;
 use crate::supervise::logs::FileHealth;
 
 /// Who sent a request, from the socket's `SO_PEERCRED`.
@@ -167,6 +169,9 @@ pub struct StatusReport {
     pub last_reload_ms: Option<f64>,
     /// Whether an ordered shutdown is in progress.
     pub shutting_down: bool,
+    /// The cgroup layout herder detected at start, and what it can enforce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroups: Option<Detection>,
     /// How the event journal file (`events.jsonl`) is doing: events it could not take.
     #[serde(default)]
     pub journal: JournalHealth,
@@ -204,6 +209,9 @@ pub struct ChildStatus {
     /// Each configured limit and how it is enforced.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub limits: Vec<LimitStatus>,
+    /// What the running process tree uses (nulls where this host cannot tell); absent without a process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
     /// How its captured output is doing: lines its log file could not take.
     #[serde(default)]
     pub logs: FileHealth,
@@ -226,14 +234,14 @@ pub struct ChildStatus {
 }
 
 /// A resource limit and how it is enforced.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LimitStatus {
     /// `memory`, `cpu`, `open_files` or `processes`.
     pub name: String,
     /// The configured value, as written.
     pub value: String,
-    /// `cgroup`, `rlimit`, `watchdog` or `not-enforced`.
-    pub enforcement: String,
+    /// How it is enforced here.
+    pub enforcement: Enforcement,
 }
 
 /// One child in detail.

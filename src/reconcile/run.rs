@@ -301,6 +301,16 @@ impl Shell {
                 Some(Observation::Failed),
             ),
             ChildEventKind::Completed => (Some(EventKind::Completed), Some(Observation::Completed)),
+            ChildEventKind::OomKilled { limit } => (
+                Some(EventKind::OomKilled {
+                    limit: limit.map(|l| crate::manifest::units::ByteSize(l).to_string()),
+                }),
+                None,
+            ),
+            ChildEventKind::PidsLimit { limit } => (Some(EventKind::PidsLimit { limit }), None),
+            ChildEventKind::CgroupFallback { reason } => {
+                (Some(EventKind::CgroupFallback { reason }), None)
+            }
             ChildEventKind::Stopped { killed } => {
                 self.handles.remove(&(name.clone(), incarnation));
                 (

@@ -11,7 +11,7 @@ use super::state::State;
 use crate::manifest::ChildSpec;
 use crate::plan::{Observed, ObservedChild};
 use crate::supervise::child::ChildState;
-use crate::supervise::limits::{Enforcement, LimitReport};
+use crate::supervise::limits::LimitReport;
 
 impl Shell {
     pub(super) fn observed(&self) -> Observed {
@@ -50,6 +50,7 @@ impl Shell {
             reloads: self.reloads,
             last_reload_ms: self.last_reload_ms,
             shutting_down: self.core.is_shutting_down(),
+            cgroups: self.context.cgroup_detection.as_deref().cloned(),
             journal: self.events.journal(),
         }
     }
@@ -101,6 +102,7 @@ impl Shell {
             status.reason = state_reason(&live.state);
             status.uptime_secs = live.started.map(|at| at.elapsed().as_secs_f64());
             status.limits = limit_statuses(spec, &live.limits);
+            status.usage = live.pid.map(|_| handle.usage());
         }
         let hold = slot.and_then(|slot| slot.hold.as_ref());
         match (hold, run) {
@@ -223,13 +225,7 @@ fn limit_statuses(spec: &ChildSpec, report: &LimitReport) -> Vec<LimitStatus> {
             Some(LimitStatus {
                 name: name.to_owned(),
                 value: value?,
-                enforcement: match enforcement? {
-                    Enforcement::Cgroup => "cgroup",
-                    Enforcement::Rlimit => "rlimit",
-                    Enforcement::Watchdog => "watchdog",
-                    Enforcement::NotEnforced => "not-enforced",
-                }
-                .to_owned(),
+                enforcement: enforcement?,
             })
         })
         .collect()

@@ -14,38 +14,25 @@ pub trait Random: Send {
     fn unit(&mut self) -> f64;
 }
 
-/// A small xorshift generator; good enough to spread restarts, not for anything secret.
+/// `fastrand`'s generator: good enough to spread restarts, not for anything secret.
 #[derive(Debug, Clone)]
-pub struct XorShift(u64);
+pub struct FastRand(fastrand::Rng);
 
-impl XorShift {
-    /// Seeds from the clock and the pid.
+impl FastRand {
+    /// Seeded by `fastrand` from the OS's entropy.
     pub fn from_entropy() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x9e37_79b9_7f4a_7c15);
-        Self::seeded(nanos ^ (u64::from(std::process::id()) << 32))
+        Self(fastrand::Rng::new())
     }
 
-    /// A fixed seed (zero is replaced, xorshift would stay at zero).
+    /// A fixed seed, for reproducible tests.
     pub fn seeded(seed: u64) -> Self {
-        Self(if seed == 0 {
-            0x9e37_79b9_7f4a_7c15
-        } else {
-            seed
-        })
+        Self(fastrand::Rng::with_seed(seed))
     }
 }
 
-impl Random for XorShift {
+impl Random for FastRand {
     fn unit(&mut self) -> f64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        (x >> 11) as f64 / (1u64 << 53) as f64
+        self.0.f64()
     }
 }
 
@@ -168,7 +155,7 @@ mod tests {
 
     #[test]
     fn jitter_stays_within_bounds() {
-        let mut b = Backoff::new(policy(0.5), Box::new(XorShift::seeded(42)));
+        let mut b = Backoff::new(policy(0.5), Box::new(FastRand::seeded(42)));
         let mut base = 0.1f64;
         for _ in 0..50 {
             let d = b.next().expect("infinite").as_secs_f64();
@@ -202,8 +189,8 @@ mod tests {
     }
 
     #[test]
-    fn xorshift_is_in_unit_interval() {
-        let mut r = XorShift::seeded(0);
+    fn fastrand_is_in_unit_interval() {
+        let mut r = FastRand::seeded(0);
         for _ in 0..1000 {
             let v = r.unit();
             assert!((0.0..1.0).contains(&v));

@@ -65,6 +65,21 @@ pub enum ChildEventKind {
     },
     /// A oneshot exited with code 0.
     Completed,
+    /// The kernel's OOM killer ended a process of the child's cgroup.
+    OomKilled {
+        /// The memory limit in force, bytes.
+        limit: Option<u64>,
+    },
+    /// A `fork` in the child's cgroup was refused at `pids.max`.
+    PidsLimit {
+        /// The `processes` limit in force.
+        limit: Option<u64>,
+    },
+    /// The child's cgroup could not be made: it runs with the fallback (rlimits, the RSS watchdog).
+    CgroupFallback {
+        /// Why.
+        reason: String,
+    },
     /// Stopped on request; its whole process group is gone.
     Stopped {
         /// Whether SIGKILL was needed.

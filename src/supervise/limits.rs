@@ -1,36 +1,60 @@
-//! Resource limits: how each limit of a manifest is enforced on this machine, and the rlimit part.
+//! Resource limits: how each limit of a manifest is enforced for one child on this machine.
 //!
-//! cgroup v2 can enforce every limit (`memory.max`, `cpu.max`, `pids.max`) but needs a *delegated* subtree:
-//! `/sys/fs/cgroup` must be a cgroup2 mount (statfs magic) and herder's own cgroup (the `0::` line of
-//! `/proc/self/cgroup`) must be writable and offer the controllers. Without one (containers, most sandboxes,
-//! this build machine), herder falls back to what a plain process can do:
+//! | limit | with the child's cgroup | without one (no usable hierarchy, or its creation failed) |
+//! |---|---|---|
+//! | `memory` | `memory.max` (v2) / `memory.limit_in_bytes` + memsw (v1) | the RSS watchdog ([`super::memwatch`]): over the limit ⇒ restart |
+//! | `cpu` | `cpu.max` (v2) / CFS quota (v1) | not enforced (no rlimit caps a rate) |
+//! | `processes` | `pids.max` | not enforced (`RLIMIT_NPROC` counts per user, not per tree) |
+//! | `open_files` | `RLIMIT_NOFILE`, set between fork and exec, and with `prlimit` on updates | the same |
 //!
-//! | limit | fallback |
-//! |---|---|
-//! | `open_files` | `RLIMIT_NOFILE`, set between fork and exec |
-//! | `memory` | an RSS watchdog over the child's process group ([`super::memwatch`]); over the limit ⇒ restart |
-//! | `cpu`, `processes` | not enforced (`RLIMIT_NPROC` counts per user, not per tree), and reported so |
-//!
-//! This version detects and reports cgroup v2 delegation but always applies the fallback; `status` shows
-//! which mechanism each limit really uses.
-
-use std::path::PathBuf;
-use std::sync::OnceLock;
+//! `status` shows the [`Enforcement`] of every configured limit; the cgroup side is [`super::cgroup`].
 
 use crate::manifest::model::ResourceLimits;
+use crate::supervise::cgroup::ChildCgroup;
+use crate::supervise::cgroup::detect::V1;
 
 /// How one limit is enforced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Enforcement {
     /// By a cgroup v2 controller.
-    Cgroup,
+    CgroupV2,
+    /// By a cgroup v1 controller.
+    CgroupV1,
     /// By a resource limit (`setrlimit`).
     Rlimit,
     /// By herder's RSS watchdog, which restarts the child.
     Watchdog,
     /// Configured but not enforced on this machine.
     NotEnforced,
+}
+
+impl Enforcement {
+    /// Every value, in the order of the docs.
+    pub const ALL: [Enforcement; 5] = [
+        Self::CgroupV2,
+        Self::CgroupV1,
+        Self::Rlimit,
+        Self::Watchdog,
+        Self::NotEnforced,
+    ];
+
+    /// The serialised spelling: `cgroup-v2`, `cgroup-v1`, `rlimit`, `watchdog`, `not-enforced`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CgroupV2 => "cgroup-v2",
+            Self::CgroupV1 => "cgroup-v1",
+            Self::Rlimit => "rlimit",
+            Self::Watchdog => "watchdog",
+            Self::NotEnforced => "not-enforced",
+        }
+    }
+}
+
+impl std::fmt::Display for Enforcement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How each configured limit of a child is enforced (`None`: not configured).
@@ -46,80 +70,51 @@ pub struct LimitReport {
     pub processes: Option<Enforcement>,
 }
 
-/// Whether a delegated cgroup v2 subtree is available.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CgroupSupport {
-    /// herder's own cgroup is a writable cgroup2 directory with controllers.
-    Delegated {
-        /// herder's cgroup directory.
-        path: PathBuf,
-    },
-    /// No usable cgroup v2.
-    Unavailable {
-        /// Why.
-        reason: String,
-    },
-}
-
-/// Detects cgroup v2 delegation once per process.
-pub fn cgroup_support() -> &'static CgroupSupport {
-    static SUPPORT: OnceLock<CgroupSupport> = OnceLock::new();
-    SUPPORT.get_or_init(detect)
-}
-
-fn detect() -> CgroupSupport {
-    let unavailable = |reason: &str| CgroupSupport::Unavailable {
-        reason: reason.into(),
+/// How `limits` are enforced for a child in `cgroup` (`None`: no cgroup, the fallback).
+pub fn report(limits: &ResourceLimits, cgroup: Option<&ChildCgroup>) -> LimitReport {
+    let by = |v2: &str, v1: V1, otherwise: Enforcement| match cgroup {
+        Some(cg) if cg.v2_has(v2) => Enforcement::CgroupV2,
+        Some(cg) if cg.dirs.v1.contains_key(&v1) => Enforcement::CgroupV1,
+        _ => otherwise,
     };
-    match nix::sys::statfs::statfs("/sys/fs/cgroup") {
-        Ok(fs) if fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC => {}
-        Ok(_) => return unavailable("/sys/fs/cgroup is not a cgroup2 mount"),
-        Err(e) => return unavailable(&format!("cannot statfs /sys/fs/cgroup: {e}")),
-    }
-    let Ok(own) = std::fs::read_to_string("/proc/self/cgroup") else {
-        return unavailable("cannot read /proc/self/cgroup");
-    };
-    let Some(rel) = own.lines().find_map(|l| l.strip_prefix("0::")) else {
-        return unavailable("no cgroup v2 entry in /proc/self/cgroup");
-    };
-    let path = PathBuf::from("/sys/fs/cgroup").join(rel.trim_start_matches('/'));
-    let controllers = std::fs::read_to_string(path.join("cgroup.controllers")).unwrap_or_default();
-    if controllers.split_whitespace().next().is_none() {
-        return unavailable("herder's cgroup offers no controllers");
-    }
-    match nix::unistd::access(
-        &path.join("cgroup.subtree_control"),
-        nix::unistd::AccessFlags::W_OK,
-    ) {
-        Ok(()) => CgroupSupport::Delegated { path },
-        Err(_) => unavailable("herder's cgroup is not writable (not delegated)"),
-    }
-}
-
-/// How `limits` are enforced by this version (always the fallback, see the module docs).
-pub fn report(limits: &ResourceLimits) -> LimitReport {
     LimitReport {
-        memory: limits.memory.map(|_| Enforcement::Watchdog),
-        cpu: limits.cpu.map(|_| Enforcement::NotEnforced),
+        memory: limits
+            .memory
+            .map(|_| by("memory", V1::Memory, Enforcement::Watchdog)),
+        cpu: limits
+            .cpu
+            .map(|_| by("cpu", V1::Cpu, Enforcement::NotEnforced)),
         open_files: limits.open_files.map(|_| Enforcement::Rlimit),
-        processes: limits.processes.map(|_| Enforcement::NotEnforced),
+        processes: limits
+            .processes
+            .map(|_| by("pids", V1::Pids, Enforcement::NotEnforced)),
     }
+}
+
+/// Whether the memory limit is left to the RSS watchdog.
+pub fn memory_by_watchdog(report: &LimitReport) -> bool {
+    report.memory == Some(Enforcement::Watchdog)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::manifest::units::ByteSize;
+    use crate::supervise::cgroup::incarnation::Dirs;
+    use std::path::PathBuf;
 
-    #[test]
-    fn fallback_report() {
-        let limits = ResourceLimits {
+    fn limits() -> ResourceLimits {
+        ResourceLimits {
             memory: Some(ByteSize(1 << 20)),
             cpu: Some(0.5),
             open_files: Some(64),
             processes: None,
-        };
-        let r = report(&limits);
+        }
+    }
+
+    #[test]
+    fn fallback_report() {
+        let r = report(&limits(), None);
         assert_eq!(r.memory, Some(Enforcement::Watchdog));
         assert_eq!(r.cpu, Some(Enforcement::NotEnforced));
         assert_eq!(r.open_files, Some(Enforcement::Rlimit));
@@ -130,13 +125,28 @@ mod tests {
                 .as_deref(),
             Some("\"not-enforced\"")
         );
+        for e in Enforcement::ALL {
+            assert_eq!(
+                serde_json::to_string(&e).ok(),
+                Some(format!("\"{}\"", e.as_str()))
+            );
+        }
     }
 
     #[test]
-    fn detection_does_not_panic() {
-        match cgroup_support() {
-            CgroupSupport::Delegated { path } => assert!(path.starts_with("/sys/fs/cgroup")),
-            CgroupSupport::Unavailable { reason } => assert!(!reason.is_empty()),
-        }
+    fn hybrid_report() {
+        let mut dirs = Dirs {
+            unified: Some(PathBuf::from("/u/x-1")),
+            ..Dirs::default()
+        };
+        dirs.v1.insert(V1::Memory, PathBuf::from("/m/x-1"));
+        let cg = ChildCgroup {
+            dirs,
+            v2_controllers: vec!["cpu".into()],
+        };
+        let r = report(&limits(), Some(&cg));
+        assert_eq!(r.memory, Some(Enforcement::CgroupV1));
+        assert_eq!(r.cpu, Some(Enforcement::CgroupV2));
+        assert!(!memory_by_watchdog(&r));
     }
 }

@@ -26,6 +26,7 @@
 //! old one in the order of the `update` strategy. Key every [`event::ChildEvent`] by `(name, incarnation)`.
 
 pub mod backoff;
+pub mod cgroup;
 pub mod child;
 pub mod crashloop;
 pub mod event;

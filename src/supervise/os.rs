@@ -8,7 +8,7 @@
 use std::cell::Cell;
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::errno::Errno;
@@ -31,34 +31,18 @@ pub struct ExitStatus {
     pub code: Option<i32>,
     /// The signal that killed it, when it was killed.
     pub signal: Option<i32>,
+    /// The memory limit (bytes) when the kernel's OOM killer ended it in its cgroup.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oom_limit: Option<u64>,
 }
 
 impl ExitStatus {
-    /// Decodes a raw `waitpid` status word.
-    pub fn from_raw(raw: i32) -> Self {
-        if libc::WIFEXITED(raw) {
-            Self {
-                code: Some(libc::WEXITSTATUS(raw)),
-                signal: None,
-            }
-        } else if libc::WIFSIGNALED(raw) {
-            Self {
-                code: None,
-                signal: Some(libc::WTERMSIG(raw)),
-            }
-        } else {
-            Self {
-                code: None,
-                signal: None,
-            }
-        }
-    }
-
     /// A process ended by `exit(code)`.
     pub fn exited(code: i32) -> Self {
         Self {
             code: Some(code),
             signal: None,
+            oom_limit: None,
         }
     }
 
@@ -67,6 +51,16 @@ impl ExitStatus {
         Self {
             code: None,
             signal: Some(signal),
+            oom_limit: None,
+        }
+    }
+
+    /// A process whose end is unknown (its status was lost).
+    pub fn unknown() -> Self {
+        Self {
+            code: None,
+            signal: None,
+            oom_limit: None,
         }
     }
 
@@ -78,6 +72,10 @@ impl ExitStatus {
 
 impl std::fmt::Display for ExitStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(limit) = self.oom_limit {
+            let limit = crate::manifest::units::ByteSize(limit);
+            return write!(f, "killed by the kernel: out of memory (limit {limit})");
+        }
         match (self.code, self.signal) {
             (Some(code), _) => write!(f, "exited with code {code}"),
             (None, Some(sig)) => match Signal::try_from(sig) {
@@ -93,25 +91,26 @@ impl std::fmt::Display for ExitStatus {
 ///
 /// `Ok(None)` means nothing is left to reap right now (no terminated child, or no child at all).
 pub fn reap_one() -> io::Result<Option<Reaped>> {
-    let mut raw: libc::c_int = 0;
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
     loop {
-        // SAFETY: `raw` is a valid, writable c_int for the duration of the call.
-        let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
-        if pid > 0 {
-            return Ok(Some(Reaped {
-                pid,
-                status: ExitStatus::from_raw(raw),
-            }));
-        }
-        if pid == 0 {
-            return Ok(None);
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::ECHILD) => return Ok(None),
-            _ => return Err(err),
-        }
+        // Without WUNTRACED or WCONTINUED only terminations are reported.
+        let (pid, status) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => (pid, ExitStatus::exited(code)),
+            Ok(WaitStatus::Signaled(pid, signal, _core)) => {
+                (pid, ExitStatus::signaled(signal as i32))
+            }
+            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return Ok(None),
+            Ok(other) => match other.pid() {
+                Some(pid) => (pid, ExitStatus::unknown()),
+                None => return Ok(None),
+            },
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        return Ok(Some(Reaped {
+            pid: pid.as_raw(),
+            status,
+        }));
     }
 }
 
@@ -144,6 +143,15 @@ pub fn release_free_memory() {
 /// Sends `signal` to process group `pgid`. Returns `Ok(false)` when the group no longer exists.
 pub fn signal_group(pgid: i32, signal: Signal) -> io::Result<bool> {
     match nix::sys::signal::killpg(Pid::from_raw(pgid), signal) {
+        Ok(()) => Ok(true),
+        Err(Errno::ESRCH) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sends `signal` to the single process `pid`. Returns `Ok(false)` when it no longer exists.
+pub fn signal_process(pid: i32, signal: Signal) -> io::Result<bool> {
+    match nix::sys::signal::kill(Pid::from_raw(pid), signal) {
         Ok(()) => Ok(true),
         Err(Errno::ESRCH) => Ok(false),
         Err(e) => Err(e.into()),
@@ -188,16 +196,19 @@ pub fn raise_nofile_soft_limit() -> io::Result<u64> {
 
 /// Size of a memory page in bytes.
 pub fn page_size() -> u64 {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if v > 0 { v as u64 } else { 4096 }
+    sysconf_or(nix::unistd::SysconfVar::PAGE_SIZE, 4096)
 }
 
 /// Clock ticks per second, the unit of the times in `/proc/PID/stat`.
 pub fn clock_ticks_per_second() -> u64 {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let v = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if v > 0 { v as u64 } else { 100 }
+    sysconf_or(nix::unistd::SysconfVar::CLK_TCK, 100)
+}
+
+fn sysconf_or(var: nix::unistd::SysconfVar, default: u64) -> u64 {
+    match nix::unistd::sysconf(var) {
+        Ok(Some(v)) if v > 0 => v as u64,
+        _ => default,
+    }
 }
 
 /// Credentials a child switches to, resolved before the fork (name lookups are not async-signal-safe).
@@ -251,6 +262,9 @@ pub struct Exec {
     pub cwd: CString,
     /// Descriptors that become the child's stdin, stdout and stderr.
     pub stdio: [OwnedFd; 3],
+    /// Open `cgroup.procs` files (one per hierarchy) the child writes `0` to first, so it executes inside
+    /// its cgroups and nothing it forks starts outside.
+    pub cgroups: Vec<OwnedFd>,
     /// What the child does before `exec`.
     pub setup: ChildSetup,
 }
@@ -263,6 +277,8 @@ struct ChildArgs {
     envp: *const *const libc::c_char,
     cwd: *const libc::c_char,
     stdio: [libc::c_int; 3],
+    cgroups: *const libc::c_int,
+    cgroups_len: usize,
     /// Whether the child shares herder's descriptor table and must first replace it with a copy of the
     /// entries below `keep_below`.
     share_files: bool,
@@ -324,27 +340,21 @@ impl StdioSlots {
         libc::c_uint::try_from(highest + 1).unwrap_or(libc::c_uint::MAX)
     }
 
-    /// Points each slot at the corresponding source.
-    fn point(&self, sources: &[OwnedFd; 3]) -> io::Result<()> {
-        for (slot, source) in self.slots.iter().zip(sources) {
-            // SAFETY: both descriptors are open and owned; dup3 replaces the slot atomically.
-            let done = unsafe { libc::dup3(source.as_raw_fd(), slot.as_raw_fd(), libc::O_CLOEXEC) };
-            if done < 0 {
-                return Err(io::Error::last_os_error());
-            }
+    /// Points each slot at the corresponding source (`dup3` replaces a slot atomically).
+    fn point(&mut self, sources: &[OwnedFd; 3]) -> io::Result<()> {
+        for (slot, source) in self.slots.iter_mut().zip(sources) {
+            nix::unistd::dup3(source, slot, nix::fcntl::OFlag::O_CLOEXEC)?;
         }
         Ok(())
     }
 
     /// Points every slot back at `/dev/null`, so herder holds no end of a child's pipes (the
     /// log pump sees end-of-file once the child's side is closed).
-    fn release(&self) {
-        for slot in &self.slots {
-            // SAFETY: as in `point`. It cannot fail for two open descriptors of ours (EBUSY
-            // needs a concurrent open of the same number, which a held slot never is).
-            unsafe {
-                libc::dup3(self.null.as_raw_fd(), slot.as_raw_fd(), libc::O_CLOEXEC);
-            }
+    fn release(&mut self) {
+        for slot in &mut self.slots {
+            // Cannot fail for two open descriptors of ours (EBUSY needs a concurrent open of
+            // the same number, which a held slot never is).
+            let _ = nix::unistd::dup3(&self.null, slot, nix::fcntl::OFlag::O_CLOEXEC);
         }
     }
 }
@@ -368,7 +378,7 @@ impl StdioSlots {
 /// directory, supplementary groups, gid and uid (last, so the steps before still have root's
 /// rights), an empty signal mask, and `execve`. A failure is written to shared memory before
 /// `_exit(127)`; the parent turns it into an error (the exited child is reaped like any other).
-pub fn spawn_process(exec: &Exec, slots: &StdioSlots) -> io::Result<i32> {
+pub fn spawn_process(exec: &Exec, slots: &mut StdioSlots) -> io::Result<i32> {
     let argv: Vec<*const libc::c_char> = exec
         .argv
         .iter()
@@ -387,14 +397,21 @@ pub fn spawn_process(exec: &Exec, slots: &StdioSlots) -> io::Result<i32> {
         .as_ref()
         .map(|c| c.groups.clone())
         .unwrap_or_default();
+    let cgroups: Vec<libc::c_int> = exec.cgroups.iter().map(AsRawFd::as_raw_fd).collect();
     if let Err(error) = slots.point(&exec.stdio) {
         slots.release();
         return Err(error);
     }
-    let mut spawned = clone_child(exec, slots, &argv, &envp, &groups);
+    let prepared = Prepared {
+        argv: &argv,
+        envp: &envp,
+        groups: &groups,
+        cgroups: &cgroups,
+    };
+    let mut spawned = clone_child(exec, slots, &prepared);
     if let Err(ChildFailure::Unshare(_)) = spawned {
         slots.share.set(false);
-        spawned = clone_child(exec, slots, &argv, &envp, &groups);
+        spawned = clone_child(exec, slots, &prepared);
     }
     slots.release();
     spawned.map_err(|failure| match failure {
@@ -410,14 +427,22 @@ enum ChildFailure {
     Other(io::Error),
 }
 
+/// The pointer arrays the child reads, built once per spawn.
+struct Prepared<'a> {
+    argv: &'a [*const libc::c_char],
+    envp: &'a [*const libc::c_char],
+    groups: &'a [libc::gid_t],
+    cgroups: &'a [libc::c_int],
+}
+
 /// One attempt of [`spawn_process`], with the slots pointed at the child's stdio.
-fn clone_child(
-    exec: &Exec,
-    slots: &StdioSlots,
-    argv: &[*const libc::c_char],
-    envp: &[*const libc::c_char],
-    groups: &[libc::gid_t],
-) -> Result<i32, ChildFailure> {
+fn clone_child(exec: &Exec, slots: &StdioSlots, prepared: &Prepared) -> Result<i32, ChildFailure> {
+    let Prepared {
+        argv,
+        envp,
+        groups,
+        cgroups,
+    } = prepared;
     let share_files = slots.share.get();
     let args = ChildArgs {
         program: exec.program.as_ptr(),
@@ -429,6 +454,8 @@ fn clone_child(
             slots.slots[1].as_raw_fd(),
             slots.slots[2].as_raw_fd(),
         ],
+        cgroups: cgroups.as_ptr(),
+        cgroups_len: cgroups.len(),
         share_files,
         keep_below: slots.end(),
         parent_pid: exec.setup.parent_pid,
@@ -484,6 +511,13 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // every pointer in it stays valid until this process execs or exits.
     unsafe {
         let args = &*(arg as *const ChildArgs);
+        // Into the child's cgroups first (the descriptors are above the stdio slots, so before the
+        // table is trimmed below): everything after this, and everything it forks, is accounted there.
+        for i in 0..args.cgroups_len {
+            if libc::write(*args.cgroups.add(i), c"0".as_ptr().cast(), 1) != 1 {
+                fail(args);
+            }
+        }
         // Shared with herder until here (CLONE_FILES): keep a private copy of only the
         // entries below the stdio slots, then nothing this child does touches herder's.
         if args.share_files
@@ -574,13 +608,8 @@ pub fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     if fd.as_raw_fd() > 2 {
         return Ok(fd);
     }
-    // SAFETY: F_DUPFD_CLOEXEC on a descriptor we own returns a new descriptor we then own.
-    let moved = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-    if moved < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `moved` is a fresh descriptor returned by fcntl above.
-    Ok(unsafe { OwnedFd::from_raw_fd(moved) })
+    // std duplicates with F_DUPFD_CLOEXEC from descriptor 3 up.
+    fd.try_clone()
 }
 
 #[cfg(test)]
@@ -598,13 +627,14 @@ mod tests {
 
     /// Starts `program` with null stdio. The process is left to whichever reaper runs in this
     /// test binary (waiting for it here could race with one).
-    fn spawn(program: &str, slots: &StdioSlots) -> io::Result<i32> {
+    fn spawn(program: &str, slots: &mut StdioSlots) -> io::Result<i32> {
         let exec = Exec {
             program: CString::new(program).unwrap(),
             argv: vec![CString::new("true").unwrap()],
             env: Vec::new(),
             cwd: CString::new("/").unwrap(),
             stdio: [null(), null(), null()],
+            cgroups: Vec::new(),
             setup: ChildSetup {
                 parent_pid: own_pid(),
                 nofile: None,
@@ -616,12 +646,12 @@ mod tests {
 
     #[test]
     fn children_start_with_a_shared_or_a_copied_descriptor_table() {
-        let slots = StdioSlots::reserve().unwrap();
+        let mut slots = StdioSlots::reserve().unwrap();
         for share in [true, false] {
             // `false`: as after a child could not unshare it (a seccomp filter).
             slots.share.set(share);
-            assert!(spawn("/bin/true", &slots).unwrap() > 0, "exec'ed");
-            let missing = spawn("/no/such/program", &slots).unwrap_err();
+            assert!(spawn("/bin/true", &mut slots).unwrap() > 0, "exec'ed");
+            let missing = spawn("/no/such/program", &mut slots).unwrap_err();
             assert_eq!(missing.raw_os_error(), Some(libc::ENOENT));
             assert_eq!(
                 slots.share.get(),

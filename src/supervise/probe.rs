@@ -16,7 +16,7 @@ use crate::manifest::model;
 use crate::supervise::os;
 use crate::supervise::spawn::{Output, Program, SpawnRequest, Spawner};
 
-/// The check a probe performs.
+/// The check a probe performs. Equal checks are equal values; a `log_line` compares its pattern.
 #[derive(Debug, Clone)]
 pub enum Check {
     /// `GET http://host:port/path`, expecting `status`.
@@ -46,8 +46,33 @@ pub enum Check {
     LogLine(Regex),
 }
 
+impl PartialEq for Check {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                Self::Http {
+                    host,
+                    port,
+                    path,
+                    status,
+                },
+                Self::Http {
+                    host: h,
+                    port: p,
+                    path: q,
+                    status: s,
+                },
+            ) => host == h && port == p && path == q && status == s,
+            (Self::Tcp { host, port }, Self::Tcp { host: h, port: p }) => host == h && port == p,
+            (Self::Exec { program }, Self::Exec { program: p }) => program == p,
+            (Self::LogLine(a), Self::LogLine(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
+
 /// A probe: its check and timing.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProbeSpec {
     /// The check.
     pub check: Check,
@@ -214,6 +239,7 @@ async fn exec(program: &Program, timeout: Duration, env: &ExecEnv) -> Result<(),
         group: env.group.clone(),
         nofile: None,
         output: Output::Null,
+        cgroups: Vec::new(),
     };
     let spawned = spawner
         .spawn(request)
@@ -297,6 +323,25 @@ mod tests {
             failure_threshold: failure,
             success_threshold: success,
         }
+    }
+
+    /// Issue 15, defect 3: a live update compares probes by value, not by their `Debug` text.
+    #[test]
+    fn probes_compare_by_value() {
+        let pattern = |p: &str| Check::LogLine(Regex::new(p).expect("valid"));
+        assert_eq!(pattern("listening on .*"), pattern("listening on .*"));
+        assert_ne!(pattern("listening on .*"), pattern("ready"));
+        let mut other = spec(1, 3);
+        assert_eq!(other, spec(1, 3));
+        other.interval = Duration::from_secs(2);
+        assert_ne!(other, spec(1, 3));
+        assert_ne!(
+            Check::Tcp {
+                host: "h".into(),
+                port: 1
+            },
+            pattern("h")
+        );
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub enum Output {
 }
 
 /// A low-level, fully resolved request to start one process.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SpawnRequest {
     /// What to run.
     pub program: Program,
@@ -61,6 +61,8 @@ pub struct SpawnRequest {
     pub nofile: Option<u64>,
     /// Where stdout and stderr go.
     pub output: Output,
+    /// Open `cgroup.procs` files the process joins before it executes (empty: stays in herder's cgroups).
+    pub cgroups: Vec<OwnedFd>,
 }
 
 /// A process that was started: it has successfully `exec`ed.
@@ -166,7 +168,7 @@ impl Spawner {
         let spawned = std::thread::Builder::new()
             .name("herder-spawner".into())
             .spawn(move || {
-                let ctx = ThreadCtx {
+                let mut ctx = ThreadCtx {
                     reaper,
                     default_nofile: child_nofile,
                     parent_pid: os::own_pid(),
@@ -208,7 +210,7 @@ struct ThreadCtx {
 }
 
 impl ThreadCtx {
-    fn spawn(&self, req: SpawnRequest) -> Result<Spawned, SpawnError> {
+    fn spawn(&mut self, req: SpawnRequest) -> Result<Spawned, SpawnError> {
         let (argv0, args): (String, Vec<String>) = match req.program {
             Program::Shell(script) => ("/bin/sh".into(), vec!["-c".into(), script]),
             Program::Argv(mut argv) => {
@@ -245,6 +247,7 @@ impl ThreadCtx {
                 .collect::<Result<_, _>>()?,
             cwd: c_string(req.cwd.as_os_str().as_encoded_bytes())?,
             stdio,
+            cgroups: req.cgroups,
             setup: ChildSetup {
                 parent_pid: self.parent_pid,
                 nofile,
@@ -253,7 +256,7 @@ impl ThreadCtx {
         };
 
         let mut routes = self.reaper.lock();
-        let pid = os::spawn_process(&exec, &self.slots).map_err(exec_failed)?;
+        let pid = os::spawn_process(&exec, &mut self.slots).map_err(exec_failed)?;
         let exit = routes.register(pid);
         // Read while the pid cannot be reaped, hence cannot be reused.
         let start_time = proc::start_time(pid);

@@ -184,6 +184,8 @@ pub struct Instance {
     explicit_state: Option<PathBuf>,
     /// More arguments of `herder up` (`--metrics ADDR`, `--web ADDR`).
     up_args: Vec<String>,
+    /// More environment of `herder up` (`HERDER_CGROUPS=v2`).
+    pub up_env: Vec<(String, String)>,
 }
 
 impl Instance {
@@ -208,6 +210,7 @@ impl Instance {
             root,
             explicit_state: None,
             up_args: up_args.iter().map(|arg| arg.to_string()).collect(),
+            up_env: Vec::new(),
         };
         instance.launch();
         instance
@@ -217,6 +220,7 @@ impl Instance {
     pub fn launch(&mut self) {
         let mut up = self.command(&["up", "--quiet"]);
         up.args(&self.up_args);
+        up.envs(self.up_env.iter().map(|(k, v)| (k, v)));
         if let Some(state) = &self.explicit_state {
             up.arg("--socket").arg(&self.socket);
             up.arg("--state-dir").arg(state);
@@ -475,6 +479,7 @@ impl Instance {
             state: root.path().join("state"),
             explicit_state: Some(root.path().join("state")),
             up_args: Vec::new(),
+            up_env: Vec::new(),
             dir,
             up: None,
             stderr: Lines {

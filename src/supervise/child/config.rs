@@ -11,7 +11,6 @@ use crate::manifest::ChildSpec;
 use crate::manifest::model::{Manifest, Secret};
 use crate::supervise::backoff::BackoffPolicy;
 use crate::supervise::child::state::Policy;
-use crate::supervise::limits::{self, LimitReport};
 use crate::supervise::logs::Rotation;
 use crate::supervise::probe::{ExecEnv, ProbeError, ProbeSpec, program_of};
 use crate::supervise::spawn::{Output, SpawnRequest};
@@ -29,12 +28,10 @@ pub struct RunConfig {
     pub readiness: Option<ProbeSpec>,
     /// Liveness probe.
     pub liveness: Option<ProbeSpec>,
-    /// Memory limit in bytes, enforced by the RSS watchdog.
+    /// Memory limit in bytes (the RSS watchdog's, when no cgroup enforces it).
     pub memory_limit: Option<u64>,
     /// Log file rotation.
     pub rotation: Rotation,
-    /// How each limit is enforced.
-    pub limits: LimitReport,
 }
 
 impl RunConfig {
@@ -84,7 +81,6 @@ impl RunConfig {
                 max_size: m.logs.max_size.0,
                 keep: m.logs.keep,
             },
-            limits: limits::report(&m.resource_limits),
         };
         (cfg, error)
     }
@@ -235,6 +231,7 @@ pub async fn request(
         group: m.group.clone(),
         nofile: m.resource_limits.open_files,
         output: Output::Piped,
+        cgroups: Vec::new(),
     })
 }
 

@@ -7,6 +7,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::command::{Ack, ChildCommand, CommandError};
 use super::status::ChildStatus;
 use crate::manifest::ChildSpec;
+use crate::supervise::cgroup::usage::{Meter, Usage};
 
 /// Sends commands to one child incarnation and reads its status. Dropping every handle makes the actor stop its
 /// process (stop signal, then SIGKILL at the timeout) and end; to retire a child, `stop().await` first.
@@ -16,6 +17,7 @@ pub struct ChildHandle {
     pub(super) incarnation: u64,
     pub(super) commands: mpsc::UnboundedSender<ChildCommand>,
     pub(super) status: watch::Receiver<ChildStatus>,
+    pub(super) meter: Arc<Meter>,
 }
 
 impl ChildHandle {
@@ -39,6 +41,12 @@ impl ChildHandle {
         self.status.borrow().clone()
     }
 
+    /// What the child uses now, read from its cgroup (or its main process without one). A few small reads.
+    pub fn usage(&self) -> Usage {
+        let pid = self.status.borrow().pid;
+        self.meter.read(pid)
+    }
+
     async fn ask(&self, make: impl FnOnce(oneshot::Sender<Ack>) -> ChildCommand) -> Ack {
         let (tx, rx) = oneshot::channel();
         self.commands
@@ -60,12 +68,12 @@ impl ChildHandle {
         self.ask(ChildCommand::Restart).await
     }
 
-    /// Sends SIGSTOP to the process group and suspends its probes.
+    /// Freezes the child's cgroup (else sends SIGSTOP to the process group) and suspends its probes.
     pub async fn pause(&self) -> Ack {
         self.ask(ChildCommand::Pause).await
     }
 
-    /// Sends SIGCONT to the process group and resumes its probes.
+    /// Thaws the child's cgroup (else sends SIGCONT to the process group) and resumes its probes.
     pub async fn resume(&self) -> Ack {
         self.ask(ChildCommand::Resume).await
     }

@@ -4,6 +4,7 @@
 //! reports every transition as a [`ChildEvent`] on the shared channel of
 //! [`ChildContext`] and publishes a [`ChildStatus`] snapshot on a `watch` channel.
 
+pub mod cgroup;
 pub mod command;
 pub mod config;
 pub mod handle;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use crate::supervise::cgroup::{Detection, Tree};
 use crate::supervise::event::ChildEvent;
 use crate::supervise::logs::LogBook;
 use crate::supervise::statefile::StateFile;
@@ -38,6 +40,10 @@ pub struct ChildContext {
     pub herder_env: Arc<Vec<(String, String)>>,
     /// Seed for backoff jitter (tests); `None` seeds from the clock.
     pub seed: Option<u64>,
+    /// herder's cgroup subtrees; `None`: every child gets the fallback (rlimits, the RSS watchdog).
+    pub cgroups: Option<Arc<Tree>>,
+    /// What cgroup detection found, for the status view.
+    pub cgroup_detection: Option<Arc<Detection>>,
 }
 
 impl ChildContext {
@@ -52,7 +58,16 @@ impl ChildContext {
             state_file: None,
             herder_env: Arc::new(herder_env),
             seed: None,
+            cgroups: None,
+            cgroup_detection: None,
         }
+    }
+
+    /// Gives every child a cgroup in `setup`'s subtrees (when it has any) and reports its detection.
+    pub fn with_cgroups(mut self, setup: &crate::supervise::cgroup::Setup) -> Self {
+        self.cgroups = setup.tree.clone().map(Arc::new);
+        self.cgroup_detection = Some(Arc::new(setup.detection.clone()));
+        self
     }
 
     /// Records live children in `state_file`.

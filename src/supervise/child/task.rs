@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 
 use super::ChildContext;
+use super::cgroup::ActorCgroup;
 use super::command::{Ack, ChildCommand, CommandError};
 use super::config::{self, RunConfig};
 use super::handle::ChildHandle;
@@ -30,8 +31,11 @@ use super::state::{ChildState, Effect, Input, Machine};
 use super::status::ChildStatus;
 use crate::error_chain::ErrorChain;
 use crate::manifest::ChildSpec;
-use crate::supervise::backoff::{Backoff, XorShift};
+use crate::supervise::backoff::{Backoff, FastRand};
+use crate::supervise::cgroup::ChildCgroup;
+use crate::supervise::cgroup::usage::Meter;
 use crate::supervise::event::{ChildEvent, ChildEventKind};
+use crate::supervise::limits::{self, LimitReport};
 use crate::supervise::logs::ChildLog;
 use crate::supervise::logs::pump::{self, LineWatch};
 use crate::supervise::logs::redact;
@@ -52,7 +56,14 @@ enum Which {
 }
 
 /// The outcome of a spawn, for the run that asked for it.
-type SpawnOutcome = Result<Spawned, String>;
+struct SpawnOutcome {
+    /// The process, or why not.
+    result: Result<Spawned, String>,
+    /// The incarnation's cgroup, when this spawn made it.
+    made: Option<Arc<ChildCgroup>>,
+    /// Why the cgroup could not be made (the child then runs with the fallback).
+    fallback: Option<String>,
+}
 
 enum Internal {
     Probe {
@@ -78,6 +89,7 @@ enum Wake {
     Internal(Internal),
     Exit(ExitStatus),
     Memory(u64),
+    Cgroup,
     GroupCheck,
     Timer,
 }
@@ -95,6 +107,12 @@ struct Actor {
     spawning: Option<oneshot::Receiver<SpawnOutcome>>,
     exit: Option<ExitReceiver>,
     memory: Option<(MemoryWatch, oneshot::Receiver<u64>)>,
+    /// The incarnation's cgroup, once made.
+    cgroup: Option<ActorCgroup>,
+    /// Whether making it was attempted (once per incarnation).
+    cgroup_tried: bool,
+    /// Shared with the handles, which read the usage.
+    meter: Arc<Meter>,
     recorded_pid: Option<i32>,
     readiness: ProbeSlot,
     liveness: ProbeSlot,
@@ -118,8 +136,8 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (cfg, config_error) = RunConfig::lenient(&spec.manifest);
     let random = Box::new(match ctx.seed {
-        Some(seed) => XorShift::seeded(seed ^ incarnation),
-        None => XorShift::from_entropy(),
+        Some(seed) => FastRand::seeded(seed ^ incarnation),
+        None => FastRand::from_entropy(),
     });
     let backoff = Backoff::new(cfg.backoff, random);
     let (machine, effects) = match &config_error {
@@ -144,15 +162,17 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
         healthy: None,
         paused: false,
         started: None,
-        limits: cfg.limits,
+        limits: limits::report(&spec.manifest.resource_limits, None),
         run: 0,
     };
     let (status_tx, status_rx) = watch::channel(status);
+    let meter = Arc::new(Meter::default());
     let handle = ChildHandle {
         name: spec.name.clone(),
         incarnation,
         commands,
         status: status_rx,
+        meter: Arc::clone(&meter),
     };
     let actor = Actor {
         spec,
@@ -166,6 +186,9 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
         spawning: None,
         exit: None,
         memory: None,
+        cgroup: None,
+        cgroup_tried: false,
+        meter,
         recorded_pid: None,
         readiness: ProbeSlot::default(),
         liveness: ProbeSlot::default(),
@@ -202,8 +225,13 @@ impl Actor {
                     ..
                 }
             );
-            // One timer for both: the state's deadline and, while waiting for the group, its next check.
-            let check_at = waiting_group.then(|| Instant::now() + GROUP_POLL);
+            // One timer for both: the state's deadline and, while waiting for the group, its next check
+            // (unless the cgroup says when it is empty).
+            let notified = self
+                .cgroup
+                .as_ref()
+                .is_some_and(ActorCgroup::notifies_empty);
+            let check_at = (waiting_group && !notified).then(|| Instant::now() + GROUP_POLL);
             let wake_at = deadline.into_iter().chain(check_at).min();
             let wake = tokio::select! {
                 cmd = commands.recv(), if !self.closing => Wake::Command(cmd),
@@ -211,6 +239,7 @@ impl Actor {
                 Some(msg) = recv_internal(&mut self.inbox), if self.inbox.is_some() => Wake::Internal(msg),
                 status = wait_exit(&mut self.exit), if self.exit.is_some() => Wake::Exit(status),
                 rss = wait_memory(&mut self.memory), if self.memory.is_some() => Wake::Memory(rss),
+                _ = cgroup_changed(&mut self.cgroup) => Wake::Cgroup,
                 _ = changed(&mut reaps), if waiting_group => Wake::GroupCheck,
                 _ = sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => {
                     match deadline {
@@ -222,9 +251,16 @@ impl Actor {
             let now = Instant::now();
             match wake {
                 Wake::Command(Some(cmd)) => self.command(cmd, now),
-                Wake::Spawn(result) => {
+                Wake::Spawn(outcome) => {
                     self.spawning = None;
-                    match result {
+                    if let Some(cgroup) = outcome.made {
+                        self.meter.set(Arc::clone(&cgroup));
+                        self.cgroup = Some(ActorCgroup::new(cgroup, &self.spec.name));
+                    }
+                    if let Some(reason) = outcome.fallback {
+                        self.emit(ChildEventKind::CgroupFallback { reason });
+                    }
+                    match outcome.result {
                         Ok(spawned) => self.on_spawned(spawned, now),
                         Err(error) => self.feed(Input::SpawnFailed { error }, now),
                     }
@@ -235,10 +271,19 @@ impl Actor {
                     self.feed(Input::Stop, now);
                 }
                 Wake::Internal(msg) => self.internal(msg, now),
-                Wake::Exit(status) => {
+                Wake::Exit(mut status) => {
                     self.exit = None;
                     self.end_run_resources();
-                    let group_alive = self.machine.state().pid().is_some_and(os::group_exists);
+                    self.cgroup_news();
+                    let group_alive = match &self.cgroup {
+                        Some(cg) => cg.is_populated(),
+                        None => self.machine.state().pid().is_some_and(os::group_exists),
+                    };
+                    if status.signal == Some(libc::SIGKILL)
+                        && self.cgroup.as_ref().is_some_and(ActorCgroup::oom_in_run)
+                    {
+                        status.oom_limit = self.spec.manifest.resource_limits.memory.map(|m| m.0);
+                    }
                     self.paused = false;
                     self.feed(
                         Input::Exited {
@@ -254,16 +299,61 @@ impl Actor {
                     let reason = format!("memory limit exceeded: {} > {}", mib(rss), mib(limit));
                     self.feed(Input::MemoryExceeded { reason }, now);
                 }
-                Wake::GroupCheck => {
-                    if let Some(pid) = self.machine.state().pid()
-                        && !os::group_exists(pid)
-                    {
-                        self.feed(Input::GroupGone, now);
+                Wake::Cgroup => {
+                    self.cgroup_news();
+                    if waiting_group {
+                        self.group_check(now);
                     }
                 }
+                Wake::GroupCheck => self.group_check(now),
                 Wake::Timer => self.timer(now),
             }
         }
+        if let Some(cgroup) = self.cgroup.take() {
+            // Removal waits (bounded) for the last members to exit: off the async threads.
+            tokio::task::spawn_blocking(move || cgroup.finish());
+        }
+    }
+
+    /// Feeds `GroupGone` once nothing of the run is left: its cgroup is empty, else its process group is gone.
+    fn group_check(&mut self, now: Instant) {
+        let Some(pid) = self.machine.state().pid() else {
+            return;
+        };
+        let alive = match &self.cgroup {
+            Some(cg) => cg.is_populated(),
+            None => os::group_exists(pid),
+        };
+        if !alive {
+            self.feed(Input::GroupGone, now);
+        }
+    }
+
+    /// Reports OOM kills and pids-limit refusals the cgroup counted since the last look.
+    fn cgroup_news(&mut self) {
+        let Some(cg) = self.cgroup.as_mut() else {
+            return;
+        };
+        let news = cg.news();
+        let limits = &self.spec.manifest.resource_limits;
+        if news.oom_kills > 0 {
+            self.emit(ChildEventKind::OomKilled {
+                limit: limits.memory.map(|m| m.0),
+            });
+        }
+        if news.pids_max > 0 {
+            self.emit(ChildEventKind::PidsLimit {
+                limit: limits.processes,
+            });
+        }
+    }
+
+    /// How each limit is enforced for this incarnation.
+    fn limit_report(&self) -> LimitReport {
+        limits::report(
+            &self.spec.manifest.resource_limits,
+            self.cgroup.as_ref().map(|cg| &*cg.cgroup),
+        )
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -377,7 +467,12 @@ impl Actor {
             sf.record(&self.spec.name, pid, start);
             self.recorded_pid = Some(pid);
         }
-        if let Some(limit) = self.cfg.memory_limit {
+        if let Some(cg) = self.cgroup.as_mut() {
+            cg.begin_run();
+        }
+        if let Some(limit) = self.cfg.memory_limit
+            && limits::memory_by_watchdog(&self.limit_report())
+        {
             self.memory = memwatch::watch(pid, limit);
         }
         let line_regex = match self.cfg.readiness.as_ref().map(|r| &r.check) {
@@ -464,14 +559,14 @@ impl Actor {
                 let _ = reply.send(Ok(()));
             }
             ChildCommand::Pause(reply) => {
-                let ack = self.signal_live(libc::SIGSTOP).map(|()| {
+                let ack = self.freeze(true).map(|()| {
                     self.paused = true;
                     self.publish();
                 });
                 let _ = reply.send(ack);
             }
             ChildCommand::Resume(reply) => {
-                let ack = self.signal_live(libc::SIGCONT).map(|()| {
+                let ack = self.freeze(false).map(|()| {
                     self.paused = false;
                     let interval = |p: &Option<ProbeSpec>| p.as_ref().map(|p| now + p.interval);
                     if !self.readiness.in_flight && self.readiness.next.is_none() {
@@ -505,9 +600,8 @@ impl Actor {
 
     fn apply_update(&mut self, spec: Arc<ChildSpec>, cfg: RunConfig, now: Instant) {
         let backoff_changed = cfg.backoff != self.cfg.backoff;
-        let readiness_changed =
-            format!("{:?}", cfg.readiness) != format!("{:?}", self.cfg.readiness);
-        let liveness_changed = format!("{:?}", cfg.liveness) != format!("{:?}", self.cfg.liveness);
+        let readiness_changed = cfg.readiness != self.cfg.readiness;
+        let liveness_changed = cfg.liveness != self.cfg.liveness;
         self.log.set_rotation(cfg.rotation);
         let memory_changed = cfg.memory_limit != self.cfg.memory_limit;
         let open_files = spec.manifest.resource_limits.open_files;
@@ -530,7 +624,21 @@ impl Actor {
                 self.liveness.next = self.cfg.liveness.as_ref().map(|p| now + p.interval);
             }
         }
-        if memory_changed && let Some(pid) = self.machine.state().pid() {
+        if let Some(cg) = &self.cgroup
+            && let Err(error) = crate::supervise::cgroup::limits::apply(
+                &cg.cgroup,
+                &self.spec.manifest.resource_limits,
+            )
+        {
+            tracing::warn!(child = %self.spec.name, error = %ErrorChain::inline(&error).to_string(), "cannot apply the new limits");
+            self.emit(ChildEventKind::CgroupFallback {
+                reason: ErrorChain::inline(&error).to_string(),
+            });
+        }
+        if memory_changed
+            && limits::memory_by_watchdog(&self.limit_report())
+            && let Some(pid) = self.machine.state().pid()
+        {
             self.memory = self
                 .cfg
                 .memory_limit
@@ -545,6 +653,20 @@ impl Actor {
         // A probe result of the old probe may still arrive; it is counted against the new one, which is harmless.
         self.apply(effects, now);
         self.publish();
+    }
+
+    /// Pause (`true`) or resume: the cgroup's freezer where there is one, else SIGSTOP / SIGCONT to the group.
+    fn freeze(&mut self, frozen: bool) -> Ack {
+        let live = self.machine.state().pid().is_some();
+        match self.cgroup.as_mut() {
+            Some(cg) if live && cg.can_freeze() => {
+                cg.set_frozen(frozen).map_err(|e| CommandError::Signal {
+                    name: self.spec.name.clone(),
+                    message: format!("cannot freeze the cgroup: {e}"),
+                })
+            }
+            _ => self.signal_live(if frozen { libc::SIGSTOP } else { libc::SIGCONT }),
+        }
     }
 
     fn signal_live(&self, sig: i32) -> Ack {
@@ -580,7 +702,10 @@ impl Actor {
                 Effect::Spawn => self.start_run(),
                 Effect::SignalGroup { pgid, signal } => match Signal::try_from(signal) {
                     Ok(s) => {
-                        if let Err(e) = os::signal_group(pgid, s) {
+                        if let Some(cg) = self.cgroup.as_mut() {
+                            // The whole tree, escapees of the process group included.
+                            cg.signal(s);
+                        } else if let Err(e) = os::signal_group(pgid, s) {
                             tracing::warn!(child = %self.spec.name, pgid, error = %e, "cannot signal the process group");
                         }
                     }
@@ -645,15 +770,39 @@ impl Actor {
         self.paused = false;
         let spec = Arc::clone(&self.spec);
         let herder_env = Arc::clone(&self.ctx.herder_env);
+        let existing = self.cgroup.as_ref().map(|cg| Arc::clone(&cg.cgroup));
+        let tree = match (&existing, self.cgroup_tried) {
+            (None, false) => self.ctx.cgroups.clone(),
+            _ => None,
+        };
+        self.cgroup_tried = true;
+        let incarnation = self.incarnation;
         // Replacing the receiver of an earlier run's spawn makes that spawn's process unowned: it is killed below.
         let (tx, rx) = oneshot::channel();
         self.spawning = Some(rx);
         let log = Arc::clone(&self.log);
         tokio::spawn(async move {
-            let result = async {
-                let request = config::request(&spec, &herder_env)
+            let mut outcome = SpawnOutcome {
+                result: Err(String::new()),
+                made: None,
+                fallback: None,
+            };
+            if let Some(tree) = tree {
+                match make_cgroup(&tree, &spec, incarnation) {
+                    Ok(cgroup) => outcome.made = Some(cgroup),
+                    Err(reason) => outcome.fallback = Some(reason),
+                }
+            }
+            let cgroup = existing.or_else(|| outcome.made.clone());
+            outcome.result = async {
+                let mut request = config::request(&spec, &herder_env)
                     .await
                     .map_err(|e| ErrorChain::inline(&e).to_string())?;
+                if let Some(cgroup) = &cgroup {
+                    request.cgroups = cgroup
+                        .procs_files()
+                        .map_err(|e| format!("cannot open the child's cgroup: {e}"))?;
+                }
                 // Before the process exists: its first line is redacted already.
                 log.add_secrets(redact::secret_values(&spec.manifest, &request.env));
                 let spawner = Spawner::global().map_err(|e| e.to_string())?;
@@ -664,9 +813,17 @@ impl Actor {
                 Ok(spawned)
             }
             .await;
-            if let Err(Ok(spawned)) = tx.send(result) {
+            if let Err(SpawnOutcome {
+                result: Ok(spawned),
+                made,
+                ..
+            }) = tx.send(outcome)
+            {
                 // The actor is gone or has moved on to another run: nobody would ever stop this process.
                 let _ = os::signal_group(spawned.pid, Signal::SIGKILL);
+                if let Some(cgroup) = made {
+                    cgroup.dirs.kill();
+                }
             }
         });
     }
@@ -693,7 +850,7 @@ impl Actor {
             healthy: self.healthy,
             paused: self.paused,
             started: state.pid().map(|_| self.run_started.into_std()),
-            limits: self.cfg.limits,
+            limits: self.limit_report(),
             run: self.run,
             state,
         };
@@ -716,11 +873,42 @@ fn mib(bytes: u64) -> String {
     format!("{:.1}Mi", bytes as f64 / (1024.0 * 1024.0))
 }
 
+/// Makes the incarnation's cgroup and writes its limits; the error is the reason the child falls back.
+fn make_cgroup(
+    tree: &crate::supervise::cgroup::Tree,
+    spec: &ChildSpec,
+    incarnation: u64,
+) -> Result<Arc<ChildCgroup>, String> {
+    let cgroup = ChildCgroup::create(tree, &spec.name, incarnation)
+        .map_err(|e| ErrorChain::inline(&e).to_string())?;
+    if let Err(e) = crate::supervise::cgroup::limits::apply(&cgroup, &spec.manifest.resource_limits)
+    {
+        let reason = ErrorChain::inline(&e).to_string();
+        // Nothing was started in it yet.
+        let _ = cgroup.dirs.remove_when_empty();
+        return Err(reason);
+    }
+    Ok(Arc::new(cgroup))
+}
+
 async fn wait_spawn(spawning: &mut Option<oneshot::Receiver<SpawnOutcome>>) -> SpawnOutcome {
     match spawning {
-        Some(rx) => rx
-            .await
-            .unwrap_or_else(|_| Err("the spawn task ended without an answer".to_owned())),
+        Some(rx) => rx.await.unwrap_or_else(|_| SpawnOutcome {
+            result: Err("the spawn task ended without an answer".to_owned()),
+            made: None,
+            fallback: None,
+        }),
+        None => std::future::pending().await,
+    }
+}
+
+async fn cgroup_changed(cgroup: &mut Option<ActorCgroup>) {
+    match cgroup.as_mut().and_then(ActorCgroup::changes) {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
         None => std::future::pending().await,
     }
 }
@@ -739,10 +927,7 @@ async fn recv_internal(
 
 async fn wait_exit(exit: &mut Option<ExitReceiver>) -> ExitStatus {
     match exit {
-        Some(rx) => rx.await.unwrap_or(ExitStatus {
-            code: None,
-            signal: None,
-        }),
+        Some(rx) => rx.await.unwrap_or_else(|_| ExitStatus::unknown()),
         None => std::future::pending().await,
     }
 }

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::state::{AfterStop, ChildState, Effect, Input, Machine, Policy};
 use crate::manifest::model::{Kind, RestartPolicy};
-use crate::supervise::backoff::{Backoff, BackoffPolicy, XorShift};
+use crate::supervise::backoff::{Backoff, BackoffPolicy, FastRand};
 use crate::supervise::event::ChildEventKind;
 use crate::supervise::os::ExitStatus;
 
@@ -30,7 +30,7 @@ fn machine(p: Policy, now: Instant) -> Machine {
         multiplier: 2.0,
         jitter: 0.0,
     };
-    let (m, fx) = Machine::start(p, Backoff::new(backoff, Box::new(XorShift::seeded(1))), now);
+    let (m, fx) = Machine::start(p, Backoff::new(backoff, Box::new(FastRand::seeded(1))), now);
     assert_eq!(fx, vec![Effect::Spawn]);
     m
 }

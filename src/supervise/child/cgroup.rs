@@ -1,0 +1,189 @@
+//! An actor's side of its incarnation's cgroup: notifications, OOM and pids-limit counters, signalling the
+//! whole tree, freezing, and removal at the end.
+//!
+//! The counters are cumulative per cgroup (every run of the incarnation shares it), so the actor remembers
+//! what it has already reported and, per run, the OOM count at spawn: a run whose process died of SIGKILL
+//! while the count grew was killed by the kernel for memory.
+
+use std::sync::Arc;
+
+use nix::sys::signal::Signal;
+use tokio::sync::watch;
+
+use crate::supervise::cgroup::ChildCgroup;
+use crate::supervise::cgroup::detect::V1;
+use crate::supervise::cgroup::usage::keyed;
+use crate::supervise::cgroup::watch::{Subscription, subscribe};
+
+/// The cgroup of a running incarnation, as its actor uses it.
+#[derive(Debug)]
+pub struct ActorCgroup {
+    /// The directories.
+    pub cgroup: Arc<ChildCgroup>,
+    subscription: Option<Subscription>,
+    oom_reported: u64,
+    pids_reported: u64,
+    run_oom_base: u64,
+    frozen: bool,
+}
+
+/// What changed in the cgroup since the last look.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct News {
+    /// New OOM kills.
+    pub oom_kills: u64,
+    /// New refusals of `fork` at `pids.max`.
+    pub pids_max: u64,
+}
+
+impl ActorCgroup {
+    /// Takes over `cgroup` and subscribes to its notifications. A failed subscription is logged: then `populated`
+    /// is checked by the group poll and OOM kills are found at exit.
+    pub fn new(cgroup: Arc<ChildCgroup>, child: &str) -> Self {
+        let dirs = &cgroup.dirs;
+        let mut files = Vec::new();
+        if let Some(dir) = &dirs.unified {
+            files.push(dir.join("cgroup.events"));
+            if cgroup.v2_has("memory") {
+                files.push(dir.join("memory.events"));
+            }
+            if cgroup.v2_has("pids") {
+                files.push(dir.join("pids.events"));
+            }
+        }
+        let v1_memory = dirs
+            .v1
+            .get(&V1::Memory)
+            .filter(|_| !cgroup.v2_has("memory"));
+        let subscription = match subscribe(&files, v1_memory.map(|p| p.as_path())) {
+            Ok(s) => Some(s),
+            Err(error) => {
+                tracing::warn!(child, %error, "cannot watch the child's cgroup; reading it at exit instead");
+                None
+            }
+        };
+        let mut this = Self {
+            cgroup,
+            subscription,
+            oom_reported: 0,
+            pids_reported: 0,
+            run_oom_base: 0,
+            frozen: false,
+        };
+        this.oom_reported = this.oom_kills();
+        this.pids_reported = this.pids_max_hits();
+        this.run_oom_base = this.oom_reported;
+        this
+    }
+
+    /// The change counter of the notifications, if subscribed.
+    pub fn changes(&mut self) -> Option<&mut watch::Receiver<u64>> {
+        self.subscription.as_mut().map(|s| &mut s.changes)
+    }
+
+    /// Whether `populated` changes are notified (a v2 directory and a live subscription), so nothing polls.
+    pub fn notifies_empty(&self) -> bool {
+        self.subscription.is_some() && self.cgroup.dirs.unified.is_some()
+    }
+
+    /// OOM kills so far in the cgroup.
+    pub fn oom_kills(&self) -> u64 {
+        let dirs = &self.cgroup.dirs;
+        let read = |path: std::path::PathBuf| {
+            std::fs::read_to_string(path)
+                .ok()
+                .and_then(|s| keyed(&s, "oom_kill"))
+        };
+        match (&dirs.unified, dirs.v1.get(&V1::Memory)) {
+            (Some(dir), _) if self.cgroup.v2_has("memory") => read(dir.join("memory.events")),
+            (_, Some(dir)) => read(dir.join("memory.oom_control")),
+            _ => None,
+        }
+        .unwrap_or(0)
+    }
+
+    /// Forks refused at `pids.max` so far.
+    pub fn pids_max_hits(&self) -> u64 {
+        let dirs = &self.cgroup.dirs;
+        let dir = match (&dirs.unified, dirs.v1.get(&V1::Pids)) {
+            (Some(dir), _) if self.cgroup.v2_has("pids") => Some(dir),
+            (_, Some(dir)) => Some(dir),
+            _ => None,
+        };
+        dir.and_then(|d| std::fs::read_to_string(d.join("pids.events")).ok())
+            .and_then(|s| keyed(&s, "max"))
+            .unwrap_or(0)
+    }
+
+    /// What is new since the last call.
+    pub fn news(&mut self) -> News {
+        let oom = self.oom_kills();
+        let pids = self.pids_max_hits();
+        let news = News {
+            oom_kills: oom.saturating_sub(self.oom_reported),
+            pids_max: pids.saturating_sub(self.pids_reported),
+        };
+        self.oom_reported = oom.max(self.oom_reported);
+        self.pids_reported = pids.max(self.pids_reported);
+        news
+    }
+
+    /// Marks the start of a run (for [`ActorCgroup::oom_in_run`]); thaws a cgroup left frozen.
+    pub fn begin_run(&mut self) {
+        self.run_oom_base = self.oom_kills();
+        self.thaw();
+    }
+
+    /// Whether the OOM killer struck during the current run.
+    pub fn oom_in_run(&self) -> bool {
+        self.oom_kills() > self.run_oom_base
+    }
+
+    /// Whether any process is inside.
+    pub fn is_populated(&self) -> bool {
+        self.cgroup.dirs.is_populated()
+    }
+
+    /// Sends `signal` to the whole tree: SIGKILL as one kill of the cgroup, other signals to every member (a
+    /// member that left the process group with `setsid` included). A frozen tree is thawed first, or it could
+    /// not act on the signal.
+    pub fn signal(&mut self, signal: Signal) {
+        self.thaw();
+        if signal == Signal::SIGKILL {
+            self.cgroup.dirs.kill();
+        } else {
+            self.cgroup.dirs.signal_all(signal);
+        }
+    }
+
+    /// Whether pause and resume can freeze the tree.
+    pub fn can_freeze(&self) -> bool {
+        self.cgroup.dirs.can_freeze()
+    }
+
+    /// Freezes or thaws the tree.
+    pub fn set_frozen(&mut self, frozen: bool) -> std::io::Result<()> {
+        self.cgroup.dirs.set_frozen(frozen)?;
+        self.frozen = frozen;
+        Ok(())
+    }
+
+    fn thaw(&mut self) {
+        if self.frozen && self.cgroup.dirs.set_frozen(false).is_ok() {
+            self.frozen = false;
+        }
+    }
+
+    /// Ends the incarnation's use of the cgroup: kills what is left, waits for it to empty and removes it.
+    /// Blocking (bounded by the removal wait): run it off the async threads.
+    pub fn finish(mut self) {
+        self.subscription = None;
+        self.thaw();
+        if self.is_populated() {
+            self.cgroup.dirs.kill();
+        }
+        if let Err(error) = self.cgroup.dirs.remove_when_empty() {
+            tracing::warn!(%error, "cannot remove a child's cgroup; the next start removes it");
+        }
+    }
+}
