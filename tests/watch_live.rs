@@ -93,7 +93,7 @@ fn command_of(generation: &Generation, name: &str) -> Option<String> {
         .desired
         .children
         .get(name)
-        .map(|spec| spec.manifest.command.to_string())
+        .and_then(|spec| Some(spec.manifest.command.as_ref()?.to_string()))
 }
 
 fn has(name: &str) -> impl Fn(&Generation) -> bool + '_ {

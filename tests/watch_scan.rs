@@ -130,7 +130,9 @@ fn emptied_file_that_is_refilled_in_time_retires_nothing() {
         generation.desired.children["a"]
             .manifest
             .command
-            .to_string(),
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         "[\"/bin/a2\"]"
     );
     // Long after, the old hold has not turned into a removal.
@@ -192,7 +194,9 @@ fn new_dependency_on_a_missing_child_is_rejected() {
         generation.desired.children["b"]
             .manifest
             .command
-            .to_string(),
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         "[\"/bin/b\"]",
         "the last good version must stay"
     );
@@ -378,7 +382,7 @@ fn a_rejected_edit_applies_once_the_file_it_needs_arrives() {
     let applied = dir.scan().expect("the held-back edit publishes");
     assert_eq!(names(&applied), ["b", "c"]);
     assert_eq!(
-        applied.desired.children["b"].manifest.command.to_string(),
+        applied.desired.children["b"].manifest.command.as_ref().map(ToString::to_string).unwrap_or_default(),
         "[\"/bin/b2\"]"
     );
     assert!(!applied.has_errors(), "{:#?}", applied.diagnostics);
@@ -449,7 +453,7 @@ fn an_edit_that_keeps_the_shape_applies_and_one_that_breaks_it_does_not() {
     );
     let edited = dir.scan().expect("the edit publishes");
     assert_eq!(
-        edited.desired.children["b"].manifest.command.to_string(),
+        edited.desired.children["b"].manifest.command.as_ref().map(ToString::to_string).unwrap_or_default(),
         "[\"/bin/b2\"]"
     );
     assert!(!edited.has_errors(), "{:#?}", edited.diagnostics);

@@ -150,6 +150,11 @@ impl HttpError {
                 Self::new(StatusCode::CONFLICT, "not-oneshot", error.to_string())
                     .with_hint(format!("`herder restart {name}` restarts a service"))
             }
+            ControlError::Command(CommandError::Target(_)) => {
+                Self::new(StatusCode::CONFLICT, "target", error.to_string()).with_hint(
+                    "a target groups its dependencies: act on them by name, or with a label selector (`-l KEY=VALUE`)",
+                )
+            }
             ControlError::Command(CommandError::AlreadyRunning(_)) => {
                 Self::new(StatusCode::CONFLICT, "already-running", error.to_string())
                     .with_hint("wait for the run to end, or `herder restart` it")

@@ -22,6 +22,7 @@ use super::wire::{
 use crate::events::RING_CAPACITY;
 use crate::manifest::Diagnostic;
 use crate::manifest::model::Signal;
+use crate::manifest::model::Kind;
 use crate::manifest::selector::Selector;
 use crate::plan::{self, Plan};
 use crate::reconcile::{
@@ -103,7 +104,8 @@ async fn select(state: &AppState, text: &str) -> Result<Vec<String>, HttpError> 
         .await?
         .children
         .into_iter()
-        .filter(|child| selector.matches(&child.labels))
+        // A target has no process for a verb to act on: a selector passes over it.
+        .filter(|child| child.kind != Kind::Target && selector.matches(&child.labels))
         .map(|child| child.name)
         .collect();
     if names.is_empty() {

@@ -1,6 +1,7 @@
 //! `herder status` (alias `ps`): every child of the running instance as an aligned table,
 //! followed by the manifest errors in force; `--format json` prints the status report.
 
+use crate::manifest::model::Kind;
 use crate::manifest::selector::Selector;
 use clap::Args;
 
@@ -102,6 +103,17 @@ fn row(child: &ChildStatus) -> Vec<Cell> {
                 .map(|exit| format!("last exit: {exit}"))
         })
         .unwrap_or_default();
+    // What kind of child it is when not a plain service, and the ports it owns.
+    let facts = (child.kind == Kind::Target)
+        .then(|| "target".to_owned())
+        .into_iter()
+        .chain((!child.ports.is_empty()).then(|| format!("ports {}", child.ports.join(","))));
+    let info = [info]
+        .into_iter()
+        .filter(|info| !info.is_empty())
+        .chain(facts)
+        .collect::<Vec<_>>()
+        .join("; ");
     vec![
         Cell::plain(&child.name),
         Cell::painted(child.state.as_str(), state_color(child.state)),

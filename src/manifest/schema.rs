@@ -11,7 +11,7 @@ use schemars::transform::{RecursiveTransform, Transform};
 use serde_json::Value;
 
 use super::diagnostic::{Code, Diagnostic};
-use super::model::{Manifest, NAME_PATTERN};
+use super::model::{Manifest, NAME_PATTERN, TARGET_FIELDS};
 use super::spans::{Spans, escape_segment};
 use super::suggest::did_you_mean;
 use super::units::{DURATION_PATTERN, SIZE_PATTERN};
@@ -264,6 +264,19 @@ fn translate(
             if sensitive { None } else { instance.as_str() },
             at_value,
         ),
+        // The only `false` schemas are the fields a `kind: target` cannot have.
+        ValidationErrorKind::FalseSchema => Diagnostic::error(
+            Code::Schema,
+            file,
+            document,
+            spans.key(pointer),
+            pointer,
+            format!("a target has no process: {} is not allowed on `kind: target`", quoted(field)),
+        )
+        .with_hint(format!(
+            "a target takes only {}; give the process a manifest of its own and list it under `dependencies`",
+            TARGET_FIELDS.join(", ")
+        )),
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
             at_value(format!("missing required field {}", quoted(name)))

@@ -433,9 +433,20 @@ pub(super) fn check_sorted_set(order: &[&ManifestDoc]) -> Vec<Diagnostic> {
                             doc.error_at(
                                 Code::Invalid,
                                 &dependency_pointer(doc, index),
-                                format!("condition `completed` needs a oneshot, but \"{}\" is a service", target.manifest.name),
+                                format!("condition `completed` needs a oneshot, but \"{}\" is a {}", target.manifest.name, kind_name(target.manifest.kind)),
                             )
                             .with_hint("use `condition: ready` or `started`, or make the dependency `kind: oneshot`"),
+                        );
+                    }
+                    if dep.0.restart && target.manifest.is_target() {
+                        out.push(
+                            doc.error_at_key(
+                                Code::Invalid,
+                                &format!("/dependencies/{index}/restart"),
+                                format!("\"{}\" is a target, which has no process to restart: `restart: true` has no effect", target.manifest.name),
+                            )
+                            .with_hint("put `restart: true` on a dependency on the process itself")
+                            .warning(),
                         );
                     }
                     if target.manifest.name != m.name
@@ -478,6 +489,15 @@ pub(super) fn check_sorted_set(order: &[&ManifestDoc]) -> Vec<Diagnostic> {
     }
     out.extend(check_port_owners(order.iter().copied()));
     out
+}
+
+/// `service`, `oneshot` or `target`, as written in a manifest.
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Service => "service",
+        Kind::Oneshot => "oneshot",
+        Kind::Target => "target",
+    }
 }
 
 /// The child names a manifest declares, in the order of

@@ -168,6 +168,9 @@ pub enum CommandError {
     /// `run` names a child that is not a oneshot.
     #[error("`{0}` is not a oneshot; `run` starts oneshots")]
     NotOneshot(String),
+    /// The child is a `kind: target`: it has no process for a verb to act on.
+    #[error("`{0}` is a target: it has no process (act on its dependencies instead)")]
+    Target(String),
     /// `run` names a oneshot whose run is still going.
     #[error("`{0}` is running already")]
     AlreadyRunning(String),

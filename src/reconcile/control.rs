@@ -17,7 +17,7 @@ use super::state::State;
 use crate::events::{EventLog, JournalHealth};
 use crate::manifest::DesiredSet;
 use crate::manifest::diagnostic::Diagnostic;
-use crate::manifest::model::{Manifest, Schedule};
+use crate::manifest::model::{Kind, Manifest, Schedule};
 use crate::plan::Plan;
 use crate::supervise::cgroup::{Detection, Usage};
 use crate::supervise::limits::Enforcement;
@@ -187,6 +187,12 @@ pub struct ChildStatus {
     /// Why it is in that state, when there is more to say ("waiting for db (ready)").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// `service`, `oneshot` or `target` (a target has no process, pid or logs).
+    #[serde(default, skip_serializing_if = "crate::manifest::model::Kind::is_service")]
+    pub kind: Kind,
+    /// The ports it declares (`8080/tcp`, `127.0.0.1:53/udp`), checked free before each start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
     /// Process id of the running process (its process group id too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<i32>,

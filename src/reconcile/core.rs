@@ -58,6 +58,9 @@ pub enum Phase {
     Completed,
     /// Gave up: crash loop, start timeout or a permanent error.
     Failed,
+    /// A `kind: target`: no process. It meets a dependent's condition when its own
+    /// dependencies meet theirs (see [`Reconciler::unmet_dependencies`]).
+    Target,
 }
 
 impl Phase {
@@ -137,6 +140,9 @@ impl Slot {
 
     /// Asks `run` to stop, remembering what it runs until it confirms.
     fn stop(&mut self, name: &str, run: Run, effects: &mut Vec<Effect>) {
+        if run.phase == Phase::Target {
+            return; // nothing runs, nothing to confirm
+        }
         self.stopping.insert(run.incarnation, run.spec);
         effects.push(Effect::Stop {
             name: name.to_owned(),
@@ -509,11 +515,11 @@ impl Reconciler {
         if !self.desired.children.contains_key(&name) && !self.slots.contains_key(&name) {
             return Err(CommandError::UnknownChild(name));
         }
-        let oneshot = self
-            .desired
-            .children
-            .get(&name)
-            .is_some_and(|spec| spec.manifest.kind == Kind::Oneshot);
+        let kind = self.desired.children.get(&name).map(|s| s.manifest.kind);
+        if kind == Some(Kind::Target) {
+            return Err(CommandError::Target(name));
+        }
+        let oneshot = kind == Some(Kind::Oneshot);
         let slot = self.slots.entry(name.clone()).or_default();
         let quarantined = matches!(slot.hold, Some(Hold::Quarantined { .. }));
         if quarantined && !matches!(verb, Verb::Release | Verb::Quarantine(_)) {
@@ -663,15 +669,27 @@ impl Reconciler {
             .dependencies
             .iter()
             .map(|dep| &dep.0)
-            .filter(|dep| {
-                let mut targets = self.desired.expand(&dep.name).peekable();
-                targets.peek().is_none()
-                    || !targets.all(|target| {
-                        self.slots
-                            .get(target)
-                            .and_then(|slot| slot.current.as_ref())
-                            .is_some_and(|run| run.phase.meets(dep.condition))
-                    })
+            .filter(|dep| !self.dependency_met(dep, 0))
+    }
+
+    /// Whether every child `dep` names meets its condition. A target meets `started` and
+    /// `ready` once its own dependencies meet theirs; `depth` bounds that recursion by the
+    /// number of slots (validation rejects cycles; this keeps one from looping anyway).
+    fn dependency_met(&self, dep: &DependencySpec, depth: usize) -> bool {
+        let mut targets = self.desired.expand(&dep.name).peekable();
+        targets.peek().is_some()
+            && targets.all(|target| {
+                let Some(run) = self.slots.get(target).and_then(|slot| slot.current.as_ref())
+                else {
+                    return false;
+                };
+                if run.phase != Phase::Target {
+                    return run.phase.meets(dep.condition);
+                }
+                dep.condition != Condition::Completed
+                    && depth < self.slots.len()
+                    && (run.spec.manifest.dependencies.iter())
+                        .all(|inner| self.dependency_met(&inner.0, depth + 1))
             })
     }
 
@@ -717,6 +735,16 @@ impl Reconciler {
         });
         let unrequested =
             spec.manifest.schedule.is_some() && !slot.is_some_and(|slot| slot.run_requested);
+        if spec.manifest.is_target() {
+            // A target is "running" as soon as it is desired: its phase never changes, what
+            // it meets follows its dependencies. No process, so no effect.
+            if !blocked {
+                let mut run = self.new_run(spec);
+                run.phase = Phase::Target;
+                self.slots.entry(name.to_owned()).or_default().current = Some(run);
+            }
+            return;
+        }
         if blocked || unrequested || !self.dependencies_met(&spec) {
             return;
         }
@@ -741,6 +769,14 @@ impl Reconciler {
             return;
         };
         if slot.hold.is_some() || slot.rejected.as_deref() == Some(&*spec) {
+            return;
+        }
+        if slot.current.as_ref().is_some_and(|run| run.phase == Phase::Target) {
+            // Nothing to stop first: the new spec (a target again, or a process) starts now.
+            if let Some(slot) = self.slots.get_mut(name) {
+                retire_current(name, slot, effects);
+            }
+            self.start(name, effects);
             return;
         }
         let current_is_live = slot.current.as_ref().is_some_and(|run| {
@@ -812,6 +848,9 @@ impl Reconciler {
             return;
         };
         run.spec = Arc::clone(&spec);
+        if run.phase == Phase::Target {
+            return;
+        }
         effects.push(Effect::Update {
             name: name.to_owned(),
             incarnation: run.incarnation,
@@ -888,6 +927,20 @@ impl Reconciler {
     }
 
     fn drive_shutdown(&mut self, effects: &mut Vec<Effect>) {
+        // A target leaves at once (it has no process), which can let the children it
+        // groups go too: pass again until no target left. Each pass drops one at least.
+        while self.shutdown_pass(effects) {}
+        if self.slots.values().all(Slot::is_idle)
+            && let Some(shutdown) = &mut self.shutdown
+            && !shutdown.exited
+        {
+            shutdown.exited = true;
+            effects.push(Effect::Exit(shutdown.outcome));
+        }
+    }
+
+    /// Stops every child no live process depends on; whether that dropped a target.
+    fn shutdown_pass(&mut self, effects: &mut Vec<Effect>) -> bool {
         // Everything departs, so a child waits for any live process that depends on it. The
         // dependents are collected once per step: asking `needed_by_departing` per child made
         // each step quadratic and a whole shutdown cubic (90 s of CPU for 1,000 children).
@@ -920,18 +973,14 @@ impl Reconciler {
             .filter(|name| !needed(name))
             .cloned()
             .collect();
+        let mut dropped_target = false;
         for name in departing {
             if let Some(slot) = self.slots.get_mut(&name) {
+                dropped_target |= (slot.current.as_ref()).is_some_and(|r| r.phase == Phase::Target);
                 slot.stop_all(&name, effects);
             }
         }
-        if self.slots.values().all(Slot::is_idle)
-            && let Some(shutdown) = &mut self.shutdown
-            && !shutdown.exited
-        {
-            shutdown.exited = true;
-            effects.push(Effect::Exit(shutdown.outcome));
-        }
+        dropped_target
     }
 }
 

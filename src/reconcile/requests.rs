@@ -38,7 +38,8 @@ impl Shell {
                 reason,
                 reply,
             } => {
-                let names = children.unwrap_or_else(|| self.names());
+                // Every child without a list: targets aside (no process for a verb to act on).
+                let names = children.unwrap_or_else(|| self.process_names());
                 let mut verdicts = Vec::with_capacity(names.len());
                 let mut admitted = Vec::new();
                 for name in names {

@@ -38,6 +38,15 @@ impl Shell {
         names
     }
 
+    /// [`Shell::names`] without the targets, which have no process.
+    pub(super) fn process_names(&self) -> Vec<String> {
+        let target = |name: &String| {
+            let desired = self.core.desired().children.get(name);
+            desired.is_some_and(|spec| spec.manifest.is_target())
+        };
+        self.names().into_iter().filter(|name| !target(name)).collect()
+    }
+
     pub(super) fn status(&self) -> StatusReport {
         StatusReport {
             generation: self.core.desired().generation,
@@ -73,7 +82,13 @@ impl Shell {
                     std::time::SystemTime::now(),
                 )
             }),
-            incarnation: run.map(|run| run.incarnation),
+            incarnation: run
+                .filter(|run| run.phase != Phase::Target)
+                .map(|run| run.incarnation),
+            kind: spec.map(|spec| spec.manifest.kind).unwrap_or_default(),
+            ports: spec
+                .map(|spec| spec.manifest.ports.iter().map(|p| p.0.to_string()).collect())
+                .unwrap_or_default(),
             logs: self
                 .context
                 .logs
@@ -111,6 +126,16 @@ impl Shell {
                 status.reason = reason.clone();
             }
             (Some(Hold::Stopped), None) => status.state = State::Stopped,
+            (_, Some(run)) if run.phase == Phase::Target => {
+                // Ready once what it groups is: the reason names what it still waits for.
+                status.reason = self.waiting_for(&run.spec);
+                status.ready = status.reason.is_none();
+                status.state = if status.ready {
+                    State::Ready
+                } else {
+                    State::Waiting
+                };
+            }
             (_, Some(run)) if handle.is_none() && run.phase == Phase::Starting => {
                 status.state = State::Starting;
             }

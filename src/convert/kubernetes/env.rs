@@ -52,7 +52,7 @@ pub fn container_env(child: &mut Child<'_>, secret_commands: &mut Vec<String>) -
                 "name": "HERDER_REPLICA",
                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}},
             })),
-            crate::manifest::model::Kind::Service => child.warn(
+            crate::manifest::model::Kind::Service | crate::manifest::model::Kind::Target => child.warn(
                 "/replicas",
                 "the pods of a Deployment have no index: `HERDER_REPLICA` is not set, and `HERDER_NAME` is the pod's name",
             ),

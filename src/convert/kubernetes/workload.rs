@@ -49,9 +49,10 @@ pub fn workload(child: &mut Child<'_>, image: &str, waits: &[Wait], env: Vec<Val
     }
     let template = json!({"metadata": template_metadata, "spec": pod});
     let metadata = child.metadata(&manifest.name, annotations);
-    match manifest.kind {
-        Kind::Service => deployment(child, &manifest, metadata, template),
-        Kind::Oneshot => job(child, &manifest, metadata, template),
+    if manifest.kind == Kind::Oneshot {
+        job(child, &manifest, metadata, template)
+    } else {
+        deployment(child, &manifest, metadata, template)
     }
 }
 
@@ -130,8 +131,8 @@ fn restart_policy(child: &mut Child<'_>, manifest: &Manifest) -> &'static str {
         );
     }
     match (manifest.kind, policy) {
-        (Kind::Service, RestartPolicy::Always) => "Always",
-        (Kind::Service, _) => {
+        (Kind::Service | Kind::Target, RestartPolicy::Always) => "Always",
+        (Kind::Service | Kind::Target, _) => {
             child.warn(
                 "/restart",
                 "a Deployment always restarts its pods: restartPolicy Always (a run-to-completion child is a `kind: oneshot`, a Job)",
@@ -151,10 +152,12 @@ fn restart_policy(child: &mut Child<'_>, manifest: &Manifest) -> &'static str {
 }
 
 fn container(child: &mut Child<'_>, manifest: &Manifest, image: &str, env: Vec<Value>) -> Value {
-    let command = match &manifest.command {
-        Command::Exec(argv) => argv.clone(),
-        Command::Shell(_) => manifest.command.argv(),
-    };
+    // A target has no command, and no container either: `export` gives it no object.
+    let command = manifest
+        .command
+        .as_ref()
+        .map(Command::argv)
+        .unwrap_or_default();
     let mut out = map([
         ("name", Value::from(manifest.name.as_str())),
         ("image", Value::from(image)),

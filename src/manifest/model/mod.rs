@@ -22,6 +22,7 @@ mod restart;
 mod schedule;
 mod signal;
 mod stop;
+mod target;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -43,6 +44,7 @@ pub use restart::{Backoff, Criticality, Restart, RestartLimit, RestartPolicy, Re
 pub use schedule::{Missed, Overlap, Schedule};
 pub use signal::Signal;
 pub use stop::{Stop, UpdateStrategy};
+pub use target::TARGET_FIELDS;
 
 use super::export::ExportSettings;
 use super::units::Duration;
@@ -53,7 +55,7 @@ pub const NAME_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
 /// A herder manifest: one child process (or `replicas` copies of it) that herder keeps running.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "herder manifest")]
+#[schemars(title = "herder manifest", transform = target::schema_rule)]
 pub struct Manifest {
     /// Unique name of the child in the directory: lowercase letters, digits and `-`, at most 63 characters.
     #[schemars(regex(pattern = NAME_PATTERN), length(min = 1, max = 63))]
@@ -67,11 +69,12 @@ pub struct Manifest {
     /// `false` keeps the file but stops (retires) the child.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub enabled: bool,
-    /// `service` runs until stopped; `oneshot` runs to completion (success = exit code 0).
+    /// `service` runs until stopped; `oneshot` runs to completion (success = exit code 0); `target` runs nothing and is ready once its dependencies meet their conditions (a group others can depend on).
     #[serde(default, skip_serializing_if = "is_default")]
     pub kind: Kind,
-    /// What to run. A list is executed directly (`["./bin/api", "--port", "8080"]`); a string is run by `/bin/sh -c`.
-    pub command: Command,
+    /// What to run (required, except on a `kind: target`, which has none). A list is executed directly (`["./bin/api", "--port", "8080"]`); a string is run by `/bin/sh -c`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Command>,
     /// Working directory of the child. Relative paths are relative to the folder of this manifest file. Default: that folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<PathBuf>,
@@ -146,8 +149,13 @@ impl Manifest {
     pub fn restart_policy(&self) -> RestartPolicy {
         self.restart.policy.unwrap_or(match self.kind {
             Kind::Service => RestartPolicy::Always,
-            Kind::Oneshot => RestartPolicy::Never,
+            Kind::Oneshot | Kind::Target => RestartPolicy::Never,
         })
+    }
+
+    /// Whether this is a `kind: target`: no process, ready once its dependencies are met.
+    pub fn is_target(&self) -> bool {
+        self.kind == Kind::Target
     }
 }
 
@@ -173,7 +181,7 @@ fn is_default_start_timeout(value: &Duration) -> bool {
     *value == default_start_timeout()
 }
 
-/// Whether a child runs until stopped or to completion.
+/// Whether a child runs until stopped, runs to completion, or runs nothing (a target).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
@@ -182,4 +190,14 @@ pub enum Kind {
     Service,
     /// Runs to completion; exit code 0 means `completed`.
     Oneshot,
+    /// Runs nothing: ready once all its dependencies meet their conditions. A name for a
+    /// group ("everything the web tier needs") that others depend on.
+    Target,
+}
+
+impl Kind {
+    /// Whether this is the default kind, `service` (for `skip_serializing_if`).
+    pub fn is_service(&self) -> bool {
+        *self == Kind::Service
+    }
 }

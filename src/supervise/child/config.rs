@@ -116,6 +116,9 @@ pub enum RequestError {
         /// The secret's name.
         secret: String,
     },
+    /// The manifest has no command (a `kind: target`, which the reconciler never spawns).
+    #[error("the manifest has no command (a target runs nothing)")]
+    NoCommand,
 }
 
 /// Resolves `path` against `base` unless absolute.
@@ -224,7 +227,7 @@ pub async fn request(
 ) -> Result<SpawnRequest, RequestError> {
     let m = &spec.manifest;
     Ok(SpawnRequest {
-        program: program_of(&m.command),
+        program: program_of(m.command.as_ref().ok_or(RequestError::NoCommand)?),
         env: environment(spec, herder_env).await?,
         cwd: working_dir(spec),
         user: m.user.clone(),
