@@ -19,8 +19,10 @@ pub mod spans;
 pub mod suggest;
 pub mod units;
 pub mod validate;
+mod validate_graph;
 mod validate_ports;
 mod validate_schedule;
+mod validate_secrets;
 mod yaml_input;
 pub mod yaml_json;
 

@@ -2,10 +2,8 @@
 //! across the whole set ([`check_set`]). Every diagnostic names the file at fault.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, VecDeque};
-use std::ffi::OsStr;
-use std::fs;
 use std::path::Path;
 
 // The set checks hash every child name on every load and rescan: foldhash is several
@@ -13,12 +11,14 @@ use std::path::Path;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use super::diagnostic::{Code, Diagnostic};
-use super::load::{ManifestDoc, describe_io};
+use super::load::ManifestDoc;
 use super::model::{CHECK_KEYS, Check, Condition, Kind, Manifest, Probe};
 use super::spans::Spans;
 use super::suggest::did_you_mean;
+use super::validate_graph::find_cycles;
 use super::validate_ports::{check_port_owners, check_ports};
 use super::validate_schedule::check_schedule;
+use super::validate_secrets::{Readable, check_secret_sources, check_secrets};
 
 /// Checks one typed manifest: `log_line` only for readiness,
 /// regexes that compile, environment entries with exactly one source, declared secrets,
@@ -286,39 +286,6 @@ fn name_pointer(pointer: &str, list_form: bool) -> String {
     }
 }
 
-fn check_secrets(doc: &ManifestDoc, out: &mut Vec<Diagnostic>) {
-    let mut seen = BTreeSet::new();
-    for (index, secret) in doc.manifest.secrets.iter().enumerate() {
-        let pointer = || format!("/secrets/{index}");
-        if !seen.insert(secret.name.as_str()) {
-            out.push(doc.error_at(
-                Code::Invalid,
-                &format!("{}/name", pointer()),
-                format!("secret \"{}\" is declared twice", secret.name),
-            ));
-        }
-        match (&secret.file, &secret.env) {
-            (Some(_), Some(_)) => out.push(
-                doc.error_at_key(
-                    Code::Invalid,
-                    &format!("{}/env", pointer()),
-                    format!("secret \"{}\" has both `file` and `env`", secret.name),
-                )
-                .with_hint("a secret is read from exactly one source"),
-            ),
-            (None, None) => out.push(
-                doc.error_at(
-                    Code::Invalid,
-                    &pointer(),
-                    format!("secret \"{}\" has neither `file` nor `env`", secret.name),
-                )
-                .with_hint("add `file: <path>` or `env: <VARIABLE>`"),
-            ),
-            _ => {}
-        }
-    }
-}
-
 fn check_dependencies(doc: &ManifestDoc, out: &mut Vec<Diagnostic>) {
     let m = &*doc.manifest;
     let mut seen = BTreeSet::new();
@@ -523,183 +490,6 @@ fn child_names(m: &Manifest) -> impl DoubleEndedIterator<Item = Cow<'_, str>> {
         .chain((0..replicas).map(move |i| Cow::Owned(format!("{}-{i}", m.name))))
 }
 
-/// One cycle per strongly connected component with more than one child: a list of
-/// `(node, index of its dependency on the next node)`, starting at the smallest name.
-fn find_cycles(names: &[&str], edges: &[Vec<(usize, usize)>]) -> Vec<Vec<(usize, usize)>> {
-    // Only a node on a cycle can start one: finding those first keeps a set without
-    // cycles (the usual one) linear, instead of a search from every node.
-    let on_cycle = on_cycle(edges);
-    let mut starts: Vec<usize> = (0..names.len()).filter(|&node| on_cycle[node]).collect();
-    starts.sort_unstable_by_key(|&node| names[node]);
-    let mut cycles = Vec::new();
-    let mut covered = vec![false; names.len()];
-    for start in starts {
-        if covered[start] {
-            continue;
-        }
-        // Breadth-first search from `start` back to itself gives a shortest cycle through it.
-        let mut parent: HashMap<usize, (usize, usize)> = HashMap::new();
-        let mut queue = VecDeque::from([start]);
-        let mut closed = None;
-        'search: while let Some(node) = queue.pop_front() {
-            for &(next, index) in &edges[node] {
-                if next == start {
-                    closed = Some((node, index));
-                    break 'search;
-                }
-                if let Entry::Vacant(entry) = parent.entry(next) {
-                    entry.insert((node, index));
-                    queue.push_back(next);
-                }
-            }
-        }
-        let Some((mut node, mut index)) = closed else {
-            continue;
-        };
-        let mut cycle = Vec::new();
-        loop {
-            cycle.push((node, index));
-            if node == start {
-                break;
-            }
-            let Some(&(prev, prev_index)) = parent.get(&node) else {
-                break;
-            };
-            (node, index) = (prev, prev_index);
-        }
-        cycle.reverse();
-        if cycle.iter().any(|&(node, _)| covered[node]) {
-            continue;
-        }
-        for &(node, _) in &cycle {
-            covered[node] = true;
-        }
-        cycles.push(cycle);
-    }
-    cycles
-}
-
-/// Which nodes lie on a cycle: the members of strongly connected components with more than
-/// one node (the graph has no self-loops). Tarjan's algorithm, with an explicit stack so
-/// that a long chain of dependencies cannot overflow the thread's.
-fn on_cycle(edges: &[Vec<(usize, usize)>]) -> Vec<bool> {
-    const UNSEEN: usize = usize::MAX;
-    let mut order = vec![UNSEEN; edges.len()];
-    let mut low = vec![0; edges.len()];
-    let mut on_stack = vec![false; edges.len()];
-    let mut on_cycle = vec![false; edges.len()];
-    let mut stack = Vec::new();
-    // `(node, how many of its edges are explored)`: the recursion of the textbook version.
-    let mut calls: Vec<(usize, usize)> = Vec::new();
-    let mut seen = 0;
-    for root in 0..edges.len() {
-        if order[root] != UNSEEN {
-            continue;
-        }
-        order[root] = seen;
-        low[root] = seen;
-        seen += 1;
-        stack.push(root);
-        on_stack[root] = true;
-        calls.push((root, 0));
-        while let Some(call) = calls.last_mut() {
-            let node = call.0;
-            if let Some(&(next, _)) = edges[node].get(call.1) {
-                call.1 += 1;
-                if order[next] == UNSEEN {
-                    order[next] = seen;
-                    low[next] = seen;
-                    seen += 1;
-                    stack.push(next);
-                    on_stack[next] = true;
-                    calls.push((next, 0));
-                } else if on_stack[next] {
-                    low[node] = low[node].min(order[next]);
-                }
-                continue;
-            }
-            calls.pop();
-            if let Some(&(caller, _)) = calls.last() {
-                low[caller] = low[caller].min(low[node]);
-            }
-            if low[node] != order[node] {
-                continue;
-            }
-            // `node` is the root of a component: the stack from `node` up.
-            let alone = stack.last() == Some(&node);
-            while let Some(member) = stack.pop() {
-                on_stack[member] = false;
-                on_cycle[member] = !alone;
-                if member == node {
-                    break;
-                }
-            }
-        }
-    }
-    on_cycle
-}
-
-/// Whether each secret file can be opened, by (manifest folder, path as written): the
-/// folder is made absolute and joined only the first time a pair is seen. The keys are
-/// the paths' bytes, which hash faster than components; two spellings of one path only
-/// cost a second open.
-type Readable<'a> = HashMap<(&'a OsStr, &'a OsStr), Result<(), String>>;
-
-fn check_secret_sources<'a>(
-    doc: &'a ManifestDoc,
-    readable: &mut Readable<'a>,
-    out: &mut Vec<Diagnostic>,
-) {
-    let folder = doc.file.parent().unwrap_or(Path::new(""));
-    for (index, secret) in doc.manifest.secrets.iter().enumerate() {
-        if let Some(file) = &secret.file {
-            // Opening proves the secret readable without reading its value.
-            let key = (folder.as_os_str(), file.as_os_str());
-            let opened = readable.entry(key).or_insert_with(|| {
-                open_secret(&base_dir(&doc.file).join(file)).map_err(|err| describe_io(&err))
-            });
-            if let Err(err) = opened
-                && secret.required
-            {
-                out.push(
-                    doc.error_at(
-                        Code::Secret,
-                        &format!("/secrets/{index}/file"),
-                        format!("secret \"{}\": cannot read {}: {err}", secret.name, file.display()),
-                    )
-                    .with_hint("create the file, fix the path (relative to this manifest's folder) or set `required: false`"),
-                );
-            }
-        }
-        if let Some(var) = &secret.env
-            && secret.required
-            && std::env::var_os(var).is_none()
-        {
-            out.push(
-                doc.error_at(
-                    Code::Secret,
-                    &format!("/secrets/{index}/env"),
-                    format!(
-                        "secret \"{}\": variable {var} is not set in herder's environment",
-                        secret.name
-                    ),
-                )
-                .with_hint("it must be set when herder starts the child")
-                .warning(),
-            );
-        }
-    }
-}
-
-/// Opens a secret file for reading (proving it readable) without reading its value.
-fn open_secret(path: &Path) -> std::io::Result<()> {
-    let file = fs::File::open(path)?;
-    if file.metadata()?.is_dir() {
-        return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
-    }
-    Ok(())
-}
-
 /// The folder relative paths of a manifest are resolved against: the manifest file's own.
 pub fn base_dir(file: &Path) -> std::path::PathBuf {
     let parent = file.parent().unwrap_or(Path::new(""));
@@ -709,24 +499,4 @@ pub fn base_dir(file: &Path) -> std::path::PathBuf {
         parent
     };
     std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cycles_are_found_once_with_their_path() {
-        // Nodes in an order other than their names', to show that names decide.
-        let names = ["d", "c", "b", "a", "e"];
-        let (a, b, c, d, e) = (3, 2, 1, 0, 4);
-        let mut edges = vec![Vec::new(); names.len()];
-        edges[a] = vec![(b, 0)];
-        edges[b] = vec![(c, 1)];
-        edges[c] = vec![(a, 0), (e, 1)];
-        edges[d] = vec![(a, 0)];
-        let cycles = find_cycles(&names, &edges);
-        assert_eq!(cycles, vec![vec![(a, 0), (b, 1), (c, 0)]]);
-        assert_eq!(on_cycle(&edges), [false, true, true, true, false]);
-    }
 }
