@@ -3,10 +3,11 @@
 //! `INSTA_UPDATE=always` and `git diff`).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use herder::cli::top::app::{App, Effect, Pane, Update, Verb};
+use herder::cli::top::app::{App, Effect, Pane, Update};
 use herder::cli::top::logview::LogEntry;
 use herder::cli::top::model::{EventLine, Limit, ManifestError, Row, Status, Usage};
 use herder::cli::top::render;
+use herder::reconcile::VerbName;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -174,7 +175,7 @@ fn help_and_a_confirmation_with_a_reason() {
     assert_eq!(
         effects,
         [Effect::Command {
-            verb: Verb::Restart,
+            verb: VerbName::Restart,
             children: vec!["api".into()],
             reason: Some("deploy".into()),
             signal: None,
@@ -185,7 +186,7 @@ fn help_and_a_confirmation_with_a_reason() {
     key(&mut app, KeyCode::Char(' '));
     let effects = key(&mut app, KeyCode::Char('t'));
     assert!(
-        matches!(&effects[..], [Effect::Command { verb: Verb::Start, children, .. }] if children.len() == 2)
+        matches!(&effects[..], [Effect::Command { verb: VerbName::Start, children, .. }] if children.len() == 2)
     );
     assert_eq!(key(&mut app, KeyCode::Char('q')), [Effect::Quit]);
 }

@@ -19,6 +19,7 @@ pub mod schema;
 pub mod status;
 pub mod table;
 pub mod top;
+pub mod unenforced;
 pub mod up;
 pub mod validate;
 

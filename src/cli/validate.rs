@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::exit::Exit;
-use super::{Format, color_enabled, print_error};
+use super::{Format, color_enabled, print_error, unenforced};
+use crate::manifest::diagnostic::sort_diagnostics;
 use crate::manifest::load::MAX_FILE_BYTES;
 use crate::manifest::{Report, load_paths};
 
@@ -22,7 +23,8 @@ pub struct ValidateArgs {
     pub format: Format,
 }
 
-/// Validates the paths as one set; exit 0 when valid, 1 when not, 2 on an I/O error.
+/// Validates the paths as one set; exit 0 when valid, 1 when not, 2 on an I/O error. Limits this machine
+/// cannot enforce are warnings ([`unenforced`]).
 pub fn run(args: &ValidateArgs) -> u8 {
     let loaded = match load_paths(&args.paths) {
         Ok(loaded) => loaded,
@@ -32,7 +34,10 @@ pub fn run(args: &ValidateArgs) -> u8 {
         }
     };
     let manifests = loaded.docs().count();
-    let report = Report::new(loaded.files.len(), manifests, loaded.diagnostics);
+    let mut diagnostics = unenforced::warnings(loaded.docs(), &unenforced::detect());
+    diagnostics.extend(loaded.diagnostics);
+    sort_diagnostics(&mut diagnostics);
+    let report = Report::new(loaded.files.len(), manifests, diagnostics);
     let written = match args.format {
         Format::Json => write_json(&report),
         Format::Human => write_human(&report, color_enabled(&std::io::stderr())),

@@ -45,6 +45,8 @@ pub enum Code {
     Cycle,
     /// A secret's value cannot be obtained.
     Secret,
+    /// A limit this machine cannot enforce (a warning of `herder validate`, from the cgroups it finds).
+    Unenforced,
 }
 
 impl Code {
@@ -62,6 +64,7 @@ impl Code {
             Self::MissingDependency => "missing-dependency",
             Self::Cycle => "cycle",
             Self::Secret => "secret",
+            Self::Unenforced => "unenforced",
         }
     }
 }

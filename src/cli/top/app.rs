@@ -15,6 +15,7 @@ use super::input::{Intent, intent};
 use super::logview::{LogEntry, LogView, Scrolled, Search};
 use super::model::{EventLine, Status};
 use super::rows::{self, SortKey};
+use crate::reconcile::VerbName;
 
 /// Events kept in the events pane.
 pub const MAX_EVENTS: usize = 2_000;
@@ -22,49 +23,16 @@ pub const MAX_EVENTS: usize = 2_000;
 /// Children whose logs the merged view follows at most (one stream each).
 pub const MAX_MERGED: usize = 50;
 
-/// A command `top` can send.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verb {
-    /// Restart now.
-    Restart,
-    /// Stop and keep stopped.
-    Stop,
-    /// Start a stopped or failed child.
-    Start,
-    /// SIGSTOP the group.
-    Pause,
-    /// SIGCONT the group.
-    Resume,
-    /// Hold out of reconciliation.
-    Quarantine,
-    /// End a quarantine.
-    Release,
-    /// Send a signal.
-    Signal,
-}
-
-impl Verb {
-    /// The API's name of the verb.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Restart => "restart",
-            Self::Stop => "stop",
-            Self::Start => "start",
-            Self::Pause => "pause",
-            Self::Resume => "resume",
-            Self::Quarantine => "quarantine",
-            Self::Release => "release",
-            Self::Signal => "signal",
-        }
-    }
-
-    /// Whether it interrupts a running process, so `top` asks first.
-    pub fn destructive(self) -> bool {
-        matches!(
-            self,
-            Self::Restart | Self::Stop | Self::Pause | Self::Quarantine | Self::Signal
-        )
-    }
+/// Whether `verb` interrupts a running process, so `top` asks first.
+pub fn destructive(verb: VerbName) -> bool {
+    matches!(
+        verb,
+        VerbName::Restart
+            | VerbName::Stop
+            | VerbName::Pause
+            | VerbName::Quarantine
+            | VerbName::Signal
+    )
 }
 
 /// The panes Tab moves between.
@@ -96,7 +64,7 @@ pub enum LogSource {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Confirm {
     /// What to do.
-    pub verb: Verb,
+    pub verb: VerbName,
     /// To whom.
     pub children: Vec<String>,
     /// The reason typed (optional).
@@ -175,7 +143,7 @@ pub enum Effect {
     /// Send a command.
     Command {
         /// The verb.
-        verb: Verb,
+        verb: VerbName,
         /// The children.
         children: Vec<String>,
         /// `--reason`.
@@ -382,7 +350,7 @@ impl App {
                         verb: confirm.verb,
                         children: confirm.children,
                         reason: (!reason.is_empty()).then(|| reason.to_owned()),
-                        signal: (confirm.verb == Verb::Signal).then(|| signal.to_owned()),
+                        signal: (confirm.verb == VerbName::Signal).then(|| signal.to_owned()),
                     }]
                 }
                 code => {
@@ -392,7 +360,7 @@ impl App {
                         &mut confirm.reason
                     };
                     match code {
-                        KeyCode::Tab if confirm.verb == Verb::Signal => {
+                        KeyCode::Tab if confirm.verb == VerbName::Signal => {
                             confirm.editing_signal = !confirm.editing_signal;
                         }
                         KeyCode::Backspace => {
@@ -536,7 +504,7 @@ impl App {
 
     /// A command on the marked children, else on the selected one: at once, or after a
     /// confirmation for the destructive ones.
-    fn act(&mut self, verb: Verb) -> Vec<Effect> {
+    fn act(&mut self, verb: VerbName) -> Vec<Effect> {
         let children: Vec<String> = if self.marked.is_empty() {
             self.selected_name().into_iter().collect()
         } else {
@@ -546,17 +514,17 @@ impl App {
             self.flash = Some("no child selected".to_owned());
             return Vec::new();
         }
-        if verb.destructive() {
+        if destructive(verb) {
             self.mode = Mode::Confirm(Confirm {
                 verb,
                 children,
                 reason: String::new(),
-                signal: if verb == Verb::Signal {
+                signal: if verb == VerbName::Signal {
                     "SIGHUP".to_owned()
                 } else {
                     String::new()
                 },
-                editing_signal: verb == Verb::Signal,
+                editing_signal: verb == VerbName::Signal,
             });
             return Vec::new();
         }

@@ -6,7 +6,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 
-use super::app::Verb;
+use crate::reconcile::VerbName;
 
 /// What a key asks for, in the normal mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub enum Intent {
     /// What applying the manifest directory would do (`herder plan`).
     Plan,
     /// A command on the selected (or marked) children.
-    Act(Verb),
+    Act(VerbName),
 }
 
 /// Every key, with what it does: the help screen.
@@ -141,14 +141,14 @@ pub fn intent(key: KeyEvent) -> Option<Intent> {
         KeyCode::Char(' ') => Intent::Mark,
         KeyCode::Enter => Intent::Detail,
         KeyCode::Char('p') => Intent::Plan,
-        KeyCode::Char('r') => Intent::Act(Verb::Restart),
-        KeyCode::Char('s') => Intent::Act(Verb::Stop),
-        KeyCode::Char('t') => Intent::Act(Verb::Start),
-        KeyCode::Char('z') => Intent::Act(Verb::Pause),
-        KeyCode::Char('u') => Intent::Act(Verb::Resume),
-        KeyCode::Char('Q') => Intent::Act(Verb::Quarantine),
-        KeyCode::Char('R') => Intent::Act(Verb::Release),
-        KeyCode::Char('K') => Intent::Act(Verb::Signal),
+        KeyCode::Char('r') => Intent::Act(VerbName::Restart),
+        KeyCode::Char('s') => Intent::Act(VerbName::Stop),
+        KeyCode::Char('t') => Intent::Act(VerbName::Start),
+        KeyCode::Char('z') => Intent::Act(VerbName::Pause),
+        KeyCode::Char('u') => Intent::Act(VerbName::Resume),
+        KeyCode::Char('Q') => Intent::Act(VerbName::Quarantine),
+        KeyCode::Char('R') => Intent::Act(VerbName::Release),
+        KeyCode::Char('K') => Intent::Act(VerbName::Signal),
         _ => return None,
     })
 }

@@ -65,21 +65,8 @@ pub struct Limit {
     pub enforcement: String,
 }
 
-/// Resource usage of a child (every field may be unknown).
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Usage {
-    /// Current memory.
-    pub memory_bytes: Option<u64>,
-    /// Peak memory.
-    pub memory_peak_bytes: Option<u64>,
-    /// CPU time used.
-    pub cpu_seconds: Option<f64>,
-    /// Recent CPU use, percent of one core.
-    pub cpu_percent: Option<f64>,
-    /// Processes.
-    pub processes: Option<u64>,
-}
+/// Resource usage of a child, as the server reports it (every field may be unknown).
+pub use crate::supervise::cgroup::Usage;
 
 /// A manifest error in force.
 #[derive(Clone, Debug, Default, Deserialize)]

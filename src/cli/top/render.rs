@@ -9,9 +9,10 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::app::{App, Link, Mode, Pane, Verb};
+use super::app::{App, Link, Mode, Pane};
 use super::input::KEYS;
 use super::panes;
+use crate::reconcile::VerbName;
 
 /// Draws `app` on `frame`.
 pub fn draw(frame: &mut Frame, app: &mut App) {
@@ -151,7 +152,7 @@ fn overlay(frame: &mut Frame, app: &App) {
                 format!("{} children", confirm.children.len())
             };
             let mut lines = vec![Line::raw(format!("{} {who}?", confirm.verb.as_str()))];
-            if confirm.verb == Verb::Signal {
+            if confirm.verb == VerbName::Signal {
                 lines.push(Line::raw(format!(
                     "signal: {}{}",
                     confirm.signal,
@@ -164,7 +165,7 @@ fn overlay(frame: &mut Frame, app: &App) {
                 if confirm.editing_signal { "" } else { "▏" }
             )));
             lines.push(Line::styled(
-                if confirm.verb == Verb::Signal {
+                if confirm.verb == VerbName::Signal {
                     "Enter confirms, Tab switches field, Esc cancels"
                 } else {
                     "Enter confirms, Esc cancels"

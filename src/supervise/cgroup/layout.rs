@@ -143,12 +143,39 @@ impl Preference {
 /// previous herder of the same instance. Never fails: what does not work is reported in the detail.
 pub fn setup(instance: &str, preference: Preference) -> Setup {
     let base_name = format!("herder-{}", sanitize(instance));
-    if preference == Preference::Off {
-        return Setup {
-            detection: Detection::none("cgroups turned off (HERDER_CGROUPS=off)".into()),
+    match find(preference) {
+        Some(found) => build(found, &base_name),
+        None => Setup {
+            detection: turned_off(),
             tree: None,
             leftovers: cleanup::Removed::default(),
-        };
+        },
+    }
+}
+
+/// What a herder started here now could enforce, creating and moving nothing: the prediction
+/// `herder validate` warns from. It assumes that enabling the controllers a v2 subtree offers succeeds.
+pub fn predict(preference: Preference) -> Detection {
+    let Some(found) = find(preference) else {
+        return turned_off();
+    };
+    let unified = found.unified.as_ref().map(|own| Unified {
+        base: own.clone(),
+        controllers: wanted_v2(own),
+        kill: own.join("cgroup.kill").exists(),
+        freeze: own.join("cgroup.freeze").exists(),
+    });
+    describe(unified.as_ref(), &found.v1, &found.unusable)
+}
+
+fn turned_off() -> Detection {
+    Detection::none("cgroups turned off (HERDER_CGROUPS=off)".into())
+}
+
+/// herder's own directories in the hierarchies `preference` allows (`None`: cgroups turned off).
+fn find(preference: Preference) -> Option<Found> {
+    if preference == Preference::Off {
+        return None;
     }
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     let mut found = detect::find(
@@ -161,7 +188,15 @@ pub fn setup(instance: &str, preference: Preference) -> Setup {
         Preference::V1 => found.unified = None,
         Preference::Auto | Preference::Off => {}
     }
-    build(found, &base_name)
+    Some(found)
+}
+
+/// The limit controllers a v2 directory offers its sub-cgroups.
+fn wanted_v2(own: &Path) -> Vec<String> {
+    detect::v2_controllers(own)
+        .into_iter()
+        .filter(|c| matches!(c.as_str(), "memory" | "cpu" | "pids"))
+        .collect()
 }
 
 /// Instance names come from directory names: keep them a single path component.
@@ -234,10 +269,7 @@ fn create_dir(dir: &Path) -> io::Result<()> {
 
 /// Creates the v2 base and enables what the own cgroup delegates, moving herder into a leaf if it must.
 fn unified_subtree(own: &Path, base_name: &str, notes: &mut Vec<String>) -> io::Result<Unified> {
-    let wanted: Vec<String> = detect::v2_controllers(own)
-        .into_iter()
-        .filter(|c| matches!(c.as_str(), "memory" | "cpu" | "pids"))
-        .collect();
+    let wanted = wanted_v2(own);
     let mut enabled = Vec::new();
     if !wanted.is_empty() {
         match enable(own, &wanted) {
