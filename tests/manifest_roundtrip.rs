@@ -234,8 +234,9 @@ fn manifest_or_target() -> impl Strategy<Value = Manifest> {
         if !target {
             return m;
         }
-        let mut out: Manifest = serde_json::from_value(serde_json::json!({"name": m.name, "kind": "target"}))
-            .expect("a bare target deserializes");
+        let mut out: Manifest =
+            serde_json::from_value(serde_json::json!({"name": m.name, "kind": "target"}))
+                .expect("a bare target deserializes");
         out.description = m.description;
         out.labels = m.labels;
         out.enabled = m.enabled;

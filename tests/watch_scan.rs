@@ -382,7 +382,12 @@ fn a_rejected_edit_applies_once_the_file_it_needs_arrives() {
     let applied = dir.scan().expect("the held-back edit publishes");
     assert_eq!(names(&applied), ["b", "c"]);
     assert_eq!(
-        applied.desired.children["b"].manifest.command.as_ref().map(ToString::to_string).unwrap_or_default(),
+        applied.desired.children["b"]
+            .manifest
+            .command
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         "[\"/bin/b2\"]"
     );
     assert!(!applied.has_errors(), "{:#?}", applied.diagnostics);
@@ -453,7 +458,12 @@ fn an_edit_that_keeps_the_shape_applies_and_one_that_breaks_it_does_not() {
     );
     let edited = dir.scan().expect("the edit publishes");
     assert_eq!(
-        edited.desired.children["b"].manifest.command.as_ref().map(ToString::to_string).unwrap_or_default(),
+        edited.desired.children["b"]
+            .manifest
+            .command
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         "[\"/bin/b2\"]"
     );
     assert!(!edited.has_errors(), "{:#?}", edited.diagnostics);

@@ -21,8 +21,8 @@ use super::wire::{
 };
 use crate::events::RING_CAPACITY;
 use crate::manifest::Diagnostic;
-use crate::manifest::model::Signal;
 use crate::manifest::model::Kind;
+use crate::manifest::model::Signal;
 use crate::manifest::selector::Selector;
 use crate::plan::{self, Plan};
 use crate::reconcile::{

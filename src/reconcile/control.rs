@@ -188,7 +188,10 @@ pub struct ChildStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// `service`, `oneshot` or `target` (a target has no process, pid or logs).
-    #[serde(default, skip_serializing_if = "crate::manifest::model::Kind::is_service")]
+    #[serde(
+        default,
+        skip_serializing_if = "crate::manifest::model::Kind::is_service"
+    )]
     pub kind: Kind,
     /// The ports it declares (`8080/tcp`, `127.0.0.1:53/udp`), checked free before each start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

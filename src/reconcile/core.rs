@@ -679,7 +679,10 @@ impl Reconciler {
         let mut targets = self.desired.expand(&dep.name).peekable();
         targets.peek().is_some()
             && targets.all(|target| {
-                let Some(run) = self.slots.get(target).and_then(|slot| slot.current.as_ref())
+                let Some(run) = self
+                    .slots
+                    .get(target)
+                    .and_then(|slot| slot.current.as_ref())
                 else {
                     return false;
                 };
@@ -771,7 +774,11 @@ impl Reconciler {
         if slot.hold.is_some() || slot.rejected.as_deref() == Some(&*spec) {
             return;
         }
-        if slot.current.as_ref().is_some_and(|run| run.phase == Phase::Target) {
+        if slot
+            .current
+            .as_ref()
+            .is_some_and(|run| run.phase == Phase::Target)
+        {
             // Nothing to stop first: the new spec (a target again, or a process) starts now.
             if let Some(slot) = self.slots.get_mut(name) {
                 retire_current(name, slot, effects);

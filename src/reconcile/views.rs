@@ -44,7 +44,10 @@ impl Shell {
             let desired = self.core.desired().children.get(name);
             desired.is_some_and(|spec| spec.manifest.is_target())
         };
-        self.names().into_iter().filter(|name| !target(name)).collect()
+        self.names()
+            .into_iter()
+            .filter(|name| !target(name))
+            .collect()
     }
 
     pub(super) fn status(&self) -> StatusReport {
@@ -87,7 +90,13 @@ impl Shell {
                 .map(|run| run.incarnation),
             kind: spec.map(|spec| spec.manifest.kind).unwrap_or_default(),
             ports: spec
-                .map(|spec| spec.manifest.ports.iter().map(|p| p.0.to_string()).collect())
+                .map(|spec| {
+                    spec.manifest
+                        .ports
+                        .iter()
+                        .map(|p| p.0.to_string())
+                        .collect()
+                })
                 .unwrap_or_default(),
             logs: self
                 .context

@@ -55,12 +55,42 @@ pub fn cron_job(child: &mut Child<'_>, schedule: &Schedule, job: Value) -> Value
         "jobTemplate".into(),
         json!({"metadata": {"labels": labels}, "spec": job_spec}),
     );
+    let mut metadata = job["metadata"].clone();
+    if let Some(name) = metadata["name"].as_str()
+        && name.len() > MAX_NAME
+    {
+        let short = short_name(name);
+        child.warn(
+            "/name",
+            format!("a CronJob's name has at most {MAX_NAME} characters (its Jobs add 11): exported as `{short}`"),
+        );
+        metadata["name"] = Value::from(short);
+    }
     json!({
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": job["metadata"].clone(),
+        "metadata": metadata,
         "spec": spec,
     })
+}
+
+/// The longest CronJob name the API server accepts: a Job it creates is named
+/// `<cronjob>-<minutes since the epoch>` (11 more characters) and must stay a DNS label.
+pub const MAX_NAME: usize = 52;
+
+/// `name` cut to [`MAX_NAME`] characters, ending in a hash of the whole name so two long
+/// names with the same beginning stay apart (the same name always gives the same result).
+fn short_name(name: &str) -> String {
+    // FNV-1a: stable across runs and versions, unlike std's hasher.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let suffix = format!("{:08x}", hash as u32);
+    let mut head: String = name.chars().take(MAX_NAME - suffix.len() - 1).collect();
+    while head.ends_with('-') {
+        head.pop();
+    }
+    format!("{head}-{suffix}")
 }
 
 /// The five-field cron expression of a schedule.

@@ -7,6 +7,8 @@
 //! | `ready`, no known port | its pods' `Ready` condition | `kubectl wait`, RBAC on pods |
 //! | `started` | its pods' phase `Running` | `kubectl wait`, RBAC on pods |
 //! | `completed` (a oneshot) | its Job's `Complete` condition | `kubectl wait`, RBAC on that Job |
+//!
+//! A `kind: target` exports to no object: a dependency on it waits for what it groups.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,7 +17,7 @@ use serde_json::{Value, json};
 use super::{Child, map, probes};
 use crate::convert::names::is_dns1035_label;
 use crate::manifest::ManifestDoc;
-use crate::manifest::model::{Condition, Kind, Manifest, Protocol};
+use crate::manifest::model::{Condition, DependencySpec, Kind, Manifest, Protocol};
 
 /// The ports a child's Service serves, sorted: the ones its probes connect to on the child
 /// itself (TCP) and the ones it declares under `ports`.
@@ -62,15 +64,40 @@ impl<'a> Index<'a> {
         let mut served = BTreeSet::new();
         for doc in docs {
             for dep in &doc.manifest.dependencies {
-                if dep.0.condition != Condition::Completed
-                    && let Some((target, _)) = index.resolve(&dep.0.name)
-                {
-                    served.insert(target.manifest.name.as_str());
+                if dep.0.condition != Condition::Completed {
+                    for (_, target, _) in index.through_targets(&dep.0) {
+                        served.insert(target.manifest.name.as_str());
+                    }
                 }
             }
         }
         index.served = served;
         index
+    }
+
+    /// What a dependency waits for in Kubernetes: the manifest it names, or, when that is a
+    /// `kind: target` (which exports to no object), the dependencies of the target, through
+    /// any targets they name in turn. Each comes with the dependency as written (its
+    /// condition) and whether it names one replica. Each target is entered once, so a
+    /// cycle (which validation rejects) cannot loop.
+    pub fn through_targets(
+        &self,
+        dependency: &'a DependencySpec,
+    ) -> Vec<(&'a DependencySpec, &'a ManifestDoc, bool)> {
+        let mut out = Vec::new();
+        let mut entered = BTreeSet::new();
+        let mut pending = vec![dependency];
+        while let Some(dep) = pending.pop() {
+            let Some((doc, replica)) = self.resolve(&dep.name) else {
+                continue;
+            };
+            if !doc.manifest.is_target() {
+                out.push((dep, doc, replica));
+            } else if entered.insert(doc.manifest.name.as_str()) {
+                pending.extend(doc.manifest.dependencies.iter().rev().map(|inner| &inner.0));
+            }
+        }
+        out
     }
 
     /// The manifest a dependency names, and whether it names one replica of it.
@@ -225,59 +252,72 @@ pub fn waits(child: &mut Child<'_>) -> Vec<Wait> {
                 "`restart: true` has no Kubernetes equivalent: pods are not restarted when a dependency is",
             );
         }
-        let Some((target, replica)) = child.index.resolve(&dep.name) else {
-            continue;
-        };
-        let name = target.manifest.name.clone();
-        if replica {
-            child.warn(
-                &pointer,
-                format!("Kubernetes cannot wait for one replica: waits for the pods of `{name}`"),
-            );
-        }
-        if target.manifest.schedule.is_some() {
-            child.warn(
-                &pointer,
-                format!("`{name}` runs on a schedule: its Jobs are named by the CronJob, so nothing waits for them"),
-            );
-            continue;
-        }
-        let wait = match (target.manifest.kind, dep.condition) {
-            (Kind::Oneshot, Condition::Completed) => Wait::Job { dependency: name },
-            (Kind::Oneshot, condition) => {
-                child.warn(
-                    &pointer,
-                    format!(
-                        "condition `{}` on a oneshot: a Job has no Service, so this waits for `{name}` to complete",
-                        condition_name(condition)
-                    ),
-                );
-                Wait::Job { dependency: name }
-            }
-            (_, Condition::Started) => Wait::Pods {
-                dependency: name,
-                condition: "jsonpath={.status.phase}=Running",
-            },
-            (_, _) => match service_ports(&target.manifest)
-                .into_iter()
-                .find(|(_, protocol)| *protocol == Protocol::Tcp)
+        for (dep, target, replica) in child.index.through_targets(dep) {
+            if let Some(wait) = wait_for(child, &pointer, dep, target, replica)
+                && !waits.contains(&wait)
             {
-                Some((port, _)) => Wait::Port {
-                    service: service_name(&name),
-                    dependency: name,
-                    port,
-                },
-                None => Wait::Pods {
-                    dependency: name,
-                    condition: "condition=Ready",
-                },
-            },
-        };
-        if !waits.contains(&wait) {
-            waits.push(wait);
+                waits.push(wait);
+            }
         }
     }
     waits
+}
+
+/// How to wait for `target` (named by the dependency at `pointer`, possibly through a
+/// `kind: target`), or nothing when Kubernetes has no way to wait for it.
+fn wait_for(
+    child: &mut Child<'_>,
+    pointer: &str,
+    dep: &DependencySpec,
+    target: &ManifestDoc,
+    replica: bool,
+) -> Option<Wait> {
+    let name = target.manifest.name.clone();
+    if replica {
+        child.warn(
+            pointer,
+            format!("Kubernetes cannot wait for one replica: waits for the pods of `{name}`"),
+        );
+    }
+    if target.manifest.schedule.is_some() {
+        child.warn(
+            pointer,
+            format!("`{name}` runs on a schedule: its Jobs are named by the CronJob, so nothing waits for them"),
+        );
+        return None;
+    }
+    let wait = match (target.manifest.kind, dep.condition) {
+        (Kind::Oneshot, Condition::Completed) => Wait::Job { dependency: name },
+        (Kind::Oneshot, condition) => {
+            child.warn(
+                pointer,
+                format!(
+                    "condition `{}` on a oneshot: a Job has no Service, so this waits for `{name}` to complete",
+                    condition_name(condition)
+                ),
+            );
+            Wait::Job { dependency: name }
+        }
+        (_, Condition::Started) => Wait::Pods {
+            dependency: name,
+            condition: "jsonpath={.status.phase}=Running",
+        },
+        (_, _) => match service_ports(&target.manifest)
+            .into_iter()
+            .find(|(_, protocol)| *protocol == Protocol::Tcp)
+        {
+            Some((port, _)) => Wait::Port {
+                service: service_name(&name),
+                dependency: name,
+                port,
+            },
+            None => Wait::Pods {
+                dependency: name,
+                condition: "condition=Ready",
+            },
+        },
+    };
+    Some(wait)
 }
 
 fn condition_name(condition: Condition) -> &'static str {

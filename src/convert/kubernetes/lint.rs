@@ -32,6 +32,12 @@ fn lint_object(kind: &str, name: &str, object: &Value, report: &mut impl FnMut(S
     if !name_ok {
         report("invalid metadata.name".into());
     }
+    if kind == "CronJob" && name.len() > super::cronjob::MAX_NAME {
+        report(format!(
+            "a CronJob's name has at most {} characters",
+            super::cronjob::MAX_NAME
+        ));
+    }
     if let Some(namespace) = object["metadata"]["namespace"].as_str()
         && !is_dns1123_label(namespace)
     {

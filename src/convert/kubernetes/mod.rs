@@ -177,6 +177,10 @@ pub fn export(docs: &[&ManifestDoc], options: &Options) -> Result<Export, Export
     let mut out = Export::default();
     let mut missing = Vec::new();
     for doc in deps::dependency_order(docs) {
+        if doc.manifest.is_target() {
+            // No process, so no object: what depends on it waits for what it groups.
+            continue;
+        }
         let image = doc
             .manifest
             .export
