@@ -34,6 +34,7 @@ pub mod limits;
 pub mod logs;
 pub mod memwatch;
 pub mod os;
+pub mod ports;
 pub mod probe;
 pub mod proc;
 pub mod reaper;

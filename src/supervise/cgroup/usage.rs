@@ -2,10 +2,14 @@
 //!
 //! From its cgroup where it has one (v2 `memory.current`, `memory.peak`, `cpu.stat`, `pids.current`; v1
 //! `memory.usage_in_bytes`, `memory.max_usage_in_bytes`, `cpuacct.usage`, `pids.current`), else from `/proc`
-//! over its process group. Read when asked (`herder status`), never on a timer: a handful of small reads per
-//! child.
+//! over its process group. Read when asked (`herder status`), never on a timer: one `pread` per counter of a
+//! child, on descriptors opened at its first reading (within a budget of a quarter of `RLIMIT_NOFILE`).
 
-use std::path::Path;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -40,42 +44,136 @@ pub fn keyed(text: &str, key: &str) -> Option<u64> {
     })
 }
 
-fn number(dir: &Path, file: &str) -> Option<u64> {
-    std::fs::read_to_string(dir.join(file))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+/// A counter file of one cgroup, opened once and read again from offset 0 (a cgroup file
+/// regenerates its content on every read from the start): a `pread` per reading instead of
+/// an open, a read and a close, which is most of the cost of a reading.
+#[derive(Debug)]
+enum Counter {
+    /// Kept open; counts against [`KEPT`].
+    Open(File),
+    /// Opened per reading: the descriptor budget was spent, or the first open failed.
+    Path(PathBuf),
 }
 
-/// Reads the cgroup's counters (without `cpu_percent`).
-pub fn read(dirs: &Dirs, v2_memory: bool, v2_pids: bool) -> Usage {
-    let mut usage = Usage::default();
-    match (&dirs.unified, dirs.v1.get(&V1::Memory)) {
-        (Some(dir), _) if v2_memory => {
-            usage.memory_bytes = number(dir, "memory.current");
-            usage.memory_peak_bytes = number(dir, "memory.peak");
+/// Counter descriptors kept open across all children, at most [`kept_limit`].
+static KEPT: AtomicUsize = AtomicUsize::new(0);
+
+/// How many counter descriptors may stay open: a quarter of the soft `RLIMIT_NOFILE`
+/// (herder raises it to the hard limit at start; each child also needs two pipes).
+fn kept_limit() -> usize {
+    static LIMIT: OnceLock<usize> = OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let soft = os::nofile_limit().map_or(1024, |(soft, _)| soft);
+        usize::try_from(soft / 4).unwrap_or(usize::MAX)
+    })
+}
+
+impl Counter {
+    fn new(path: PathBuf) -> Self {
+        let admitted = KEPT
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |kept| {
+                (kept < kept_limit()).then_some(kept + 1)
+            })
+            .is_ok();
+        if !admitted {
+            return Self::Path(path);
         }
-        (_, Some(dir)) => {
-            usage.memory_bytes = number(dir, "memory.usage_in_bytes");
-            usage.memory_peak_bytes = number(dir, "memory.max_usage_in_bytes");
+        match File::open(&path) {
+            Ok(file) => Self::Open(file),
+            Err(_) => {
+                KEPT.fetch_sub(1, Ordering::Relaxed);
+                Self::Path(path)
+            }
         }
-        _ => {}
     }
-    usage.cpu_seconds = match (&dirs.unified, dirs.v1.get(&V1::Cpuacct)) {
-        (Some(dir), _) => std::fs::read_to_string(dir.join("cpu.stat"))
-            .ok()
-            .and_then(|s| keyed(&s, "usage_usec"))
-            .map(|us| us as f64 / 1e6),
-        (None, Some(dir)) => number(dir, "cpuacct.usage").map(|ns| ns as f64 / 1e9),
-        (None, None) => None,
-    };
-    usage.processes = match (&dirs.unified, dirs.v1.get(&V1::Pids)) {
-        (Some(dir), _) if v2_pids => number(dir, "pids.current"),
-        (_, Some(dir)) => number(dir, "pids.current"),
-        _ => Some(dirs.pids().len() as u64),
-    };
-    usage
+
+    /// The file's content now (its first [`COUNTER_BYTES`] bytes), or `None` once the
+    /// cgroup is gone.
+    fn text(&self) -> Option<String> {
+        let mut buf = [0u8; COUNTER_BYTES];
+        let len = match self {
+            Self::Open(file) => file.read_at(&mut buf, 0).ok()?,
+            Self::Path(path) => File::open(path).ok()?.read(&mut buf).ok()?,
+        };
+        Some(String::from_utf8_lossy(&buf[..len]).into_owned())
+    }
+
+    fn number(&self) -> Option<u64> {
+        self.text()?.trim().parse().ok()
+    }
+}
+
+impl Drop for Counter {
+    fn drop(&mut self) {
+        if let Self::Open(_) = self {
+            KEPT.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How much of a counter file is read: numbers, and the first lines of `cpu.stat`
+/// (`usage_usec` comes first).
+const COUNTER_BYTES: usize = 256;
+
+/// The counter files of one cgroup that a reading looks at.
+#[derive(Debug)]
+struct Counters {
+    memory: Option<Counter>,
+    memory_peak: Option<Counter>,
+    /// v2 `cpu.stat` (`usage_usec`), or v1 `cpuacct.usage` (nanoseconds).
+    cpu: Option<(Counter, bool)>,
+    processes: Option<Counter>,
+}
+
+impl Counters {
+    fn new(dirs: &Dirs, v2_memory: bool, v2_pids: bool) -> Self {
+        let at = |dir: &Path, file: &str| Some(Counter::new(dir.join(file)));
+        let (memory, memory_peak) = match (&dirs.unified, dirs.v1.get(&V1::Memory)) {
+            (Some(dir), _) if v2_memory => (at(dir, "memory.current"), at(dir, "memory.peak")),
+            (_, Some(dir)) => (
+                at(dir, "memory.usage_in_bytes"),
+                at(dir, "memory.max_usage_in_bytes"),
+            ),
+            _ => (None, None),
+        };
+        let cpu = match (&dirs.unified, dirs.v1.get(&V1::Cpuacct)) {
+            (Some(dir), _) => Some((Counter::new(dir.join("cpu.stat")), true)),
+            (None, Some(dir)) => Some((Counter::new(dir.join("cpuacct.usage")), false)),
+            (None, None) => None,
+        };
+        let processes = match (&dirs.unified, dirs.v1.get(&V1::Pids)) {
+            (Some(dir), _) if v2_pids => at(dir, "pids.current"),
+            (_, Some(dir)) => at(dir, "pids.current"),
+            _ => None,
+        };
+        Self {
+            memory,
+            memory_peak,
+            cpu,
+            processes,
+        }
+    }
+
+    /// Reads the counters (without `cpu_percent`); `dirs` counts the processes where no
+    /// controller does.
+    fn read(&self, dirs: &Dirs) -> Usage {
+        Usage {
+            memory_bytes: self.memory.as_ref().and_then(Counter::number),
+            memory_peak_bytes: self.memory_peak.as_ref().and_then(Counter::number),
+            cpu_seconds: self.cpu.as_ref().and_then(|(counter, v2)| {
+                if *v2 {
+                    keyed(&counter.text()?, "usage_usec").map(|us| us as f64 / 1e6)
+                } else {
+                    counter.number().map(|ns| ns as f64 / 1e9)
+                }
+            }),
+            cpu_percent: None,
+            processes: match &self.processes {
+                Some(counter) => counter.number(),
+                None => Some(dirs.pids().len() as u64),
+            },
+        }
+    }
 }
 
 /// The usage of the main process `pid` alone from `/proc/PID/stat`, for a child without a cgroup: one read,
@@ -96,6 +194,8 @@ pub fn read_process(pid: i32) -> Usage {
 #[derive(Debug, Default)]
 pub struct Meter {
     cgroup: OnceLock<Arc<ChildCgroup>>,
+    /// The cgroup's counter files, opened at the first reading.
+    counters: OnceLock<Counters>,
     cpu: CpuMeter,
 }
 
@@ -109,7 +209,10 @@ impl Meter {
     /// Reads the usage now: from the cgroup, else from the main process `pid`, else nothing.
     pub fn read(&self, pid: Option<i32>) -> Usage {
         let mut usage = match (self.cgroup.get(), pid) {
-            (Some(cg), _) => read(&cg.dirs, cg.v2_has("memory"), cg.v2_has("pids")),
+            (Some(cg), _) => self
+                .counters
+                .get_or_init(|| Counters::new(&cg.dirs, cg.v2_has("memory"), cg.v2_has("pids")))
+                .read(&cg.dirs),
             (None, Some(pid)) => read_process(pid),
             (None, None) => return Usage::default(),
         };
