@@ -120,6 +120,12 @@ pub enum EventKind {
         /// Why.
         reason: String,
     },
+    /// A declared port is held by a process outside the child: its start waits until the
+    /// port is free.
+    PortHeld {
+        /// Who holds which port.
+        holder: String,
+    },
     /// The child was stopped.
     Stopped {
         /// Whether it had to be killed with SIGKILL after the stop timeout.

@@ -220,6 +220,7 @@ fn describe(event: &Event, color: bool) -> String {
         EventKind::CgroupFallback { reason } => {
             format!("limits by fallback (no cgroup): {reason}")
         }
+        EventKind::PortHeld { holder } => format!("waits to start: {holder}"),
         EventKind::Stopped { killed: true } => "stopped (killed after the stop timeout)".to_owned(),
         EventKind::Stopped { killed: false } => "stopped".to_owned(),
         EventKind::Reload {

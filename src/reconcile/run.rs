@@ -311,6 +311,7 @@ impl Shell {
             ChildEventKind::CgroupFallback { reason } => {
                 (Some(EventKind::CgroupFallback { reason }), None)
             }
+            ChildEventKind::PortHeld { holder } => (Some(EventKind::PortHeld { holder }), None),
             ChildEventKind::Stopped { killed } => {
                 self.handles.remove(&(name.clone(), incarnation));
                 (

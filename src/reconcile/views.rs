@@ -124,6 +124,10 @@ impl Shell {
                 machine_state(&live.state)
             };
             status.reason = state_reason(&live.state);
+            if let Some(holder) = &live.waiting {
+                status.state = State::Waiting;
+                status.reason = Some(holder.clone());
+            }
             status.uptime_secs = live.started.map(|at| at.elapsed().as_secs_f64());
             status.limits = limit_statuses(spec, &live.limits);
             status.usage = live.pid.map(|_| handle.usage());

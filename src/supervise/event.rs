@@ -80,6 +80,12 @@ pub enum ChildEventKind {
         /// Why.
         reason: String,
     },
+    /// A declared port is held by a process outside the child: the spawn waits until it
+    /// is free (or until it is held by another process: then this again).
+    PortHeld {
+        /// Who holds which port ("port 8080/tcp is held by pid 4242: python3 -m http.server").
+        holder: String,
+    },
     /// Stopped on request; its whole process group is gone.
     Stopped {
         /// Whether SIGKILL was needed.

@@ -9,6 +9,9 @@
 //! count: two of its incarnations overlap only where the manifest allows it (`reuse_port`,
 //! which validation checks). herder only looks: it never signals a holder.
 //!
+//! While a port is held the check repeats with a bounded back-off ([`FIRST_RETRY`] doubling to
+//! [`MAX_RETRY`]): the kernel has no notification for "a port was freed".
+//!
 //! Cost: the socket tables are read once per check (a few hundred bytes per socket); the
 //! process scan (`/proc/*/fd`, O(processes × descriptors)) runs only when a socket blocks.
 
@@ -16,6 +19,10 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
 
 use crate::manifest::model::{PortSpec, Protocol};
 
@@ -118,6 +125,65 @@ pub fn holder(ports: &[PortSpec], own: impl Fn(&str) -> bool) -> Option<Holder> 
     None
 }
 
+/// The first check comes at once; while a port is held, the next after this, doubling…
+pub const FIRST_RETRY: Duration = Duration::from_millis(100);
+/// …up to this: a freed port is seen within 2 s, at one cheap check per 2 s while it is not.
+pub const MAX_RETRY: Duration = Duration::from_secs(2);
+
+/// Waits until none of `ports` is held by a process outside the child (the manifest
+/// `manifest` with `replicas` replicas: its processes carry `HERDER_NAME` `manifest` or
+/// `manifest-<index>`). Tells `report` each new holder, and `None` once free after one.
+/// Returns `false` when `cancel` fires (or its sender is gone) first.
+pub async fn wait_until_free(
+    ports: Vec<PortSpec>,
+    manifest: String,
+    replicas: u32,
+    mut report: impl FnMut(Option<String>),
+    cancel: &mut oneshot::Receiver<()>,
+) -> bool {
+    let ports = Arc::new(ports);
+    let mut delay = FIRST_RETRY;
+    let mut last: Option<String> = None;
+    loop {
+        let (ports, manifest) = (Arc::clone(&ports), manifest.clone());
+        let own = move |name: &str| is_own(name, &manifest, replicas);
+        let found = tokio::task::spawn_blocking(move || holder(&ports, own))
+            .await
+            .unwrap_or_default()
+            .map(|holder| holder.to_string());
+        match found {
+            None => {
+                if last.is_some() {
+                    report(None);
+                }
+                return true;
+            }
+            Some(text) => {
+                if last.as_ref() != Some(&text) {
+                    report(Some(text.clone()));
+                    last = Some(text);
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = &mut *cancel => return false,
+        }
+        delay = (delay * 2).min(MAX_RETRY);
+    }
+}
+
+/// Whether a process with `HERDER_NAME` `name` belongs to the manifest `manifest`.
+fn is_own(name: &str, manifest: &str, replicas: u32) -> bool {
+    name == manifest
+        || (replicas > 1
+            && name
+                .strip_prefix(manifest)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .and_then(|index| index.parse::<u32>().ok())
+                .is_some_and(|index| index < replicas))
+}
+
 /// Whether a socket on `held` blocks a declaration on `wanted` (`None`: every address).
 fn overlaps(wanted: Option<IpAddr>, held: IpAddr) -> bool {
     match wanted {
@@ -206,11 +272,17 @@ fn herder_name(pid: i32) -> Option<String> {
     })
 }
 
-/// `pid`'s command line, arguments joined by spaces, cut to [`COMMAND_CHARS`].
+/// `pid`'s command line, arguments (and control characters) turned into spaces, cut to
+/// [`COMMAND_CHARS`].
 fn command_line(pid: i32) -> Option<String> {
     let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let text = String::from_utf8_lossy(&raw);
-    let joined = text.trim_end_matches('\0').replace('\0', " ");
+    // Arguments joined by spaces; control characters (a newline in a `-c` script) too.
+    let joined: String = text
+        .trim_end_matches('\0')
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if joined.is_empty() {
         return None;
     }
@@ -277,6 +349,51 @@ mod tests {
         assert_eq!(holder(&[tcp(port, Some("127.0.0.2"))], |_| false), None);
         drop(listener);
         assert_eq!(holder(&[tcp(port, None)], |_| false), None);
+    }
+
+    #[test]
+    fn replicas_are_the_childs_own_and_lookalikes_are_not() {
+        assert!(is_own("web", "web", 1));
+        assert!(is_own("web-1", "web", 2));
+        assert!(!is_own("web-2", "web", 2), "no such replica");
+        assert!(
+            !is_own("web-1", "web", 1),
+            "a child of its own, named web-1"
+        );
+        assert!(!is_own("webby", "web", 3));
+    }
+
+    #[tokio::test]
+    async fn waiting_ends_when_the_port_is_freed_and_reports_the_holder_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (reports_tx, mut reports) = tokio::sync::mpsc::unbounded_channel();
+        let (_keep, mut cancel) = oneshot::channel();
+        let waiter = tokio::spawn(async move {
+            let report = move |holder| {
+                let _ = reports_tx.send(holder);
+            };
+            wait_until_free(vec![tcp(port, None)], "web".into(), 1, report, &mut cancel).await
+        });
+        let first = reports.recv().await.expect("a holder is reported");
+        assert!(first.is_some_and(|text| text.contains(&format!("port {port}/tcp"))));
+        drop(listener);
+        let freed = tokio::time::timeout(Duration::from_secs(10), waiter).await;
+        assert!(matches!(freed, Ok(Ok(true))), "{freed:?}");
+        assert_eq!(reports.recv().await, Some(None), "then free, once");
+        assert_eq!(reports.recv().await, None, "nothing more");
+    }
+
+    #[tokio::test]
+    async fn a_cancel_ends_the_wait() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (cancel_tx, mut cancel) = oneshot::channel();
+        let _ = cancel_tx.send(());
+        let free = wait_until_free(vec![tcp(port, None)], "web".into(), 1, |_| {}, &mut cancel);
+        let done = tokio::time::timeout(Duration::from_secs(10), free).await;
+        assert_eq!(done, Ok(false));
+        drop(listener);
     }
 
     #[test]

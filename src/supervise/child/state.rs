@@ -145,6 +145,9 @@ pub enum Input {
         /// Why (already free of secret values).
         error: String,
     },
+    /// The spawn was given up before a process existed: a stop arrived while it waited
+    /// for a declared port.
+    SpawnCancelled,
     /// The readiness probe passed (or there is none).
     Ready,
     /// The start timeout elapsed before readiness.
@@ -324,6 +327,10 @@ impl Machine {
                 } else {
                     self.after_failure(error, since, now, &mut fx)
                 }
+            }
+            (ChildState::Spawning { .. }, Input::SpawnCancelled) => {
+                fx.push(Effect::Emit(ChildEventKind::Stopped { killed: false }));
+                ChildState::Stopped { killed: false }
             }
             (ChildState::Spawning { since, .. }, Input::Stop) => ChildState::Spawning {
                 since,

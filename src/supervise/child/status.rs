@@ -32,6 +32,9 @@ pub struct ChildStatus {
     pub started: Option<Instant>,
     /// How each resource limit is enforced.
     pub limits: LimitReport,
+    /// Why the next spawn is held back: a declared port that another process holds
+    /// ("port 8080/tcp is held by pid 4242: python3 -m http.server").
+    pub waiting: Option<String>,
     /// The number of processes spawned so far by this incarnation (the fencing counter).
     pub run: u64,
 }

@@ -41,6 +41,7 @@ use crate::supervise::logs::pump::{self, LineWatch};
 use crate::supervise::logs::redact;
 use crate::supervise::memwatch::{self, MemoryWatch};
 use crate::supervise::os::{self, ExitStatus};
+use crate::supervise::ports;
 use crate::supervise::probe::{self, Check, Counter, ExecEnv, ProbeSpec, Verdict};
 use crate::supervise::reaper::ExitReceiver;
 use crate::supervise::spawn::{Spawned, Spawner};
@@ -63,6 +64,8 @@ struct SpawnOutcome {
     made: Option<Arc<ChildCgroup>>,
     /// Why the cgroup could not be made (the child then runs with the fallback).
     fallback: Option<String>,
+    /// A stop arrived while it waited for a declared port: nothing was spawned.
+    cancelled: bool,
 }
 
 enum Internal {
@@ -73,6 +76,11 @@ enum Internal {
     },
     LogMatched {
         run: u64,
+    },
+    /// Who holds a declared port the spawn waits for; `None` once free.
+    PortHeld {
+        run: u64,
+        holder: Option<String>,
     },
 }
 
@@ -105,6 +113,10 @@ struct Actor {
     run_started: Instant,
     /// The result of the current run's spawn, while it is in flight.
     spawning: Option<oneshot::Receiver<SpawnOutcome>>,
+    /// Gives up the spawn in flight while it waits for a declared port (a stop arrived).
+    spawn_cancel: Option<oneshot::Sender<()>>,
+    /// Who holds a declared port the spawn in flight waits for.
+    port_holder: Option<String>,
     exit: Option<ExitReceiver>,
     memory: Option<(MemoryWatch, oneshot::Receiver<u64>)>,
     /// The incarnation's cgroup, once made.
@@ -163,6 +175,7 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
         paused: false,
         started: None,
         limits: limits::report(&spec.manifest.resource_limits, None),
+        waiting: None,
         run: 0,
     };
     let (status_tx, status_rx) = watch::channel(status);
@@ -184,6 +197,8 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
         run: 0,
         run_started: now,
         spawning: None,
+        spawn_cancel: None,
+        port_holder: None,
         exit: None,
         memory: None,
         cgroup: None,
@@ -253,6 +268,8 @@ impl Actor {
                 Wake::Command(Some(cmd)) => self.command(cmd, now),
                 Wake::Spawn(outcome) => {
                     self.spawning = None;
+                    self.spawn_cancel = None;
+                    self.port_holder = None;
                     if let Some(cgroup) = outcome.made {
                         self.meter.set(Arc::clone(&cgroup));
                         self.cgroup = Some(ActorCgroup::new(cgroup, &self.spec.name));
@@ -262,6 +279,7 @@ impl Actor {
                     }
                     match outcome.result {
                         Ok(spawned) => self.on_spawned(spawned, now),
+                        Err(_) if outcome.cancelled => self.feed(Input::SpawnCancelled, now),
                         Err(error) => self.feed(Input::SpawnFailed { error }, now),
                     }
                 }
@@ -454,6 +472,15 @@ impl Actor {
                 if matches!(self.machine.state(), ChildState::Starting { .. }) {
                     self.feed(Input::Ready, now);
                 }
+            }
+            Internal::PortHeld { run, holder } if run == self.run => {
+                if let Some(holder) = &holder {
+                    self.emit(ChildEventKind::PortHeld {
+                        holder: holder.clone(),
+                    });
+                }
+                self.port_holder = holder;
+                self.publish();
             }
             _ => tracing::trace!(child = %self.spec.name, "ignored a result of an earlier run"),
         }
@@ -740,6 +767,17 @@ impl Actor {
                 self.liveness.next = None;
             }
         }
+        if matches!(
+            self.machine.state(),
+            ChildState::Spawning {
+                stop_requested: true,
+                ..
+            }
+        ) && let Some(cancel) = self.spawn_cancel.take()
+        {
+            // Ends a wait for a port; a spawn past that wait goes on, and is stopped.
+            let _ = cancel.send(());
+        }
         if self.machine.state().pid().is_none() {
             self.end_run_resources();
         }
@@ -780,13 +818,35 @@ impl Actor {
         // Replacing the receiver of an earlier run's spawn makes that spawn's process unowned: it is killed below.
         let (tx, rx) = oneshot::channel();
         self.spawning = Some(rx);
+        let (cancel_tx, mut cancel) = oneshot::channel();
+        self.spawn_cancel = Some(cancel_tx);
+        self.port_holder = None;
+        let inbox = self.inbox_sender();
+        let run = self.run;
         let log = Arc::clone(&self.log);
         tokio::spawn(async move {
             let mut outcome = SpawnOutcome {
                 result: Err(String::new()),
                 made: None,
                 fallback: None,
+                cancelled: false,
             };
+            // Nothing is made while a declared port is held by someone else.
+            let manifest = &spec.manifest;
+            if !manifest.ports.is_empty() {
+                let report = |holder| {
+                    let _ = inbox.send(Internal::PortHeld { run, holder });
+                };
+                let ports = manifest.ports.iter().map(|port| port.0.clone()).collect();
+                let name = manifest.name.clone();
+                if !ports::wait_until_free(ports, name, manifest.replicas, report, &mut cancel)
+                    .await
+                {
+                    outcome.cancelled = true;
+                    let _ = tx.send(outcome);
+                    return;
+                }
+            }
             if let Some(tree) = tree {
                 match make_cgroup(&tree, &spec, incarnation) {
                     Ok(cgroup) => outcome.made = Some(cgroup),
@@ -851,6 +911,7 @@ impl Actor {
             paused: self.paused,
             started: state.pid().map(|_| self.run_started.into_std()),
             limits: self.limit_report(),
+            waiting: self.port_holder.clone(),
             run: self.run,
             state,
         };
@@ -860,6 +921,7 @@ impl Actor {
                 || old.paused != status.paused
                 || old.limits != status.limits
                 || old.restarts != status.restarts
+                || old.waiting != status.waiting
                 || old.run != status.run;
             if changed {
                 *old = status;
@@ -897,6 +959,7 @@ async fn wait_spawn(spawning: &mut Option<oneshot::Receiver<SpawnOutcome>>) -> S
             result: Err("the spawn task ended without an answer".to_owned()),
             made: None,
             fallback: None,
+            cancelled: false,
         }),
         None => std::future::pending().await,
     }
