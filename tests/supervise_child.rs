@@ -673,6 +673,7 @@ async fn state_file_lets_the_next_start_kill_leftovers() {
             nofile: None,
             output: herder::supervise::spawn::Output::Null,
             cgroups: Vec::new(),
+            extra_fd: None,
         })
         .await
         .expect("spawn");

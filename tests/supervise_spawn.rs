@@ -14,6 +14,7 @@ fn request(program: Program) -> SpawnRequest {
         nofile: None,
         output: Output::Null,
         cgroups: Vec::new(),
+        extra_fd: None,
     }
 }
 

@@ -107,7 +107,13 @@ fn row(child: &ChildStatus) -> Vec<Cell> {
     let facts = (child.kind == Kind::Target)
         .then(|| "target".to_owned())
         .into_iter()
-        .chain((!child.ports.is_empty()).then(|| format!("ports {}", child.ports.join(","))));
+        .chain((!child.ports.is_empty()).then(|| format!("ports {}", child.ports.join(","))))
+        .chain(
+            child
+                .notify_status
+                .as_ref()
+                .map(|text| format!("status: {text}")),
+        );
     let info = [info]
         .into_iter()
         .filter(|info| !info.is_empty())

@@ -182,6 +182,31 @@ fn check_probe(
             ));
         }
     }
+    let key = probe.check.key();
+    match &probe.check {
+        Check::Notify | Check::NotificationFd(_) if !readiness => out.push(
+            doc.error_at_key(
+                Code::Invalid,
+                &format!("{base}/{key}"),
+                format!("{key} can only be used by the readiness probe"),
+            )
+            .with_hint("for a liveness check over sd_notify, use `health_check: {watchdog: 10s}`"),
+        ),
+        Check::Watchdog(_) if readiness => out.push(
+            doc.error_at_key(
+                Code::Invalid,
+                &format!("{base}/watchdog"),
+                "watchdog can only be used by the health check",
+            )
+            .with_hint("use `readiness: {notify: true}` and `health_check: {watchdog: 10s}`"),
+        ),
+        Check::Watchdog(period) if period.get().is_zero() => out.push(doc.error_at(
+            Code::Invalid,
+            &format!("{base}/watchdog"),
+            "watchdog must be greater than 0s",
+        )),
+        _ => {}
+    }
     if probe.interval.get().is_zero() {
         out.push(doc.error_at(
             Code::Invalid,

@@ -193,6 +193,9 @@ pub struct ChildStatus {
         skip_serializing_if = "crate::manifest::model::Kind::is_service"
     )]
     pub kind: Kind,
+    /// The last `STATUS=` text the child sent over sd_notify (`readiness: {notify: true}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_status: Option<String>,
     /// The ports it declares (`8080/tcp`, `127.0.0.1:53/udp`), checked free before each start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<String>,

@@ -124,6 +124,7 @@ impl Shell {
                 machine_state(&live.state)
             };
             status.reason = state_reason(&live.state);
+            status.notify_status = live.notify_status.clone();
             if let Some(holder) = &live.waiting {
                 status.state = State::Waiting;
                 status.reason = Some(holder.clone());

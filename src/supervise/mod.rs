@@ -33,6 +33,7 @@ pub mod event;
 pub mod limits;
 pub mod logs;
 pub mod memwatch;
+pub mod notify;
 pub mod os;
 pub mod ports;
 pub mod probe;

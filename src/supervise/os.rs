@@ -265,6 +265,8 @@ pub struct Exec {
     /// Open `cgroup.procs` files (one per hierarchy) the child writes `0` to first, so it executes inside
     /// its cgroups and nothing it forks starts outside.
     pub cgroups: Vec<OwnedFd>,
+    /// A descriptor the child gets at the given number (the notification pipe).
+    pub extra_fd: Option<(OwnedFd, u32)>,
     /// What the child does before `exec`.
     pub setup: ChildSetup,
 }
@@ -277,6 +279,8 @@ struct ChildArgs {
     envp: *const *const libc::c_char,
     cwd: *const libc::c_char,
     stdio: [libc::c_int; 3],
+    /// The slot holding the extra descriptor and the number it gets (`-1`: none).
+    extra_fd: [libc::c_int; 2],
     cgroups: *const libc::c_int,
     cgroups_len: usize,
     /// Whether the child shares herder's descriptor table and must first replace it with a copy of the
@@ -311,7 +315,8 @@ const CHILD_STACK_BYTES: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct StdioSlots {
     null: OwnedFd,
-    slots: [OwnedFd; 3],
+    /// stdin, stdout, stderr, and the extra descriptor of a request that has one.
+    slots: [OwnedFd; 4],
     /// Whether children share the table at `clone` (until a child could not unshare it).
     share: Cell<bool>,
 }
@@ -328,7 +333,7 @@ impl StdioSlots {
             above_stdio(OwnedFd::from(file))
         };
         Ok(Self {
-            slots: [null()?, null()?, null()?],
+            slots: [null()?, null()?, null()?, null()?],
             null: null()?,
             share: Cell::new(true),
         })
@@ -341,7 +346,8 @@ impl StdioSlots {
     }
 
     /// Points each slot at the corresponding source (`dup3` replaces a slot atomically).
-    fn point(&mut self, sources: &[OwnedFd; 3]) -> io::Result<()> {
+    fn point(&mut self, sources: &[OwnedFd; 3], extra: Option<&OwnedFd>) -> io::Result<()> {
+        let sources = sources.iter().chain(extra);
         for (slot, source) in self.slots.iter_mut().zip(sources) {
             nix::unistd::dup3(source, slot, nix::fcntl::OFlag::O_CLOEXEC)?;
         }
@@ -398,7 +404,7 @@ pub fn spawn_process(exec: &Exec, slots: &mut StdioSlots) -> io::Result<i32> {
         .map(|c| c.groups.clone())
         .unwrap_or_default();
     let cgroups: Vec<libc::c_int> = exec.cgroups.iter().map(AsRawFd::as_raw_fd).collect();
-    if let Err(error) = slots.point(&exec.stdio) {
+    if let Err(error) = slots.point(&exec.stdio, exec.extra_fd.as_ref().map(|(fd, _)| fd)) {
         slots.release();
         return Err(error);
     }
@@ -454,6 +460,13 @@ fn clone_child(exec: &Exec, slots: &StdioSlots, prepared: &Prepared) -> Result<i
             slots.slots[1].as_raw_fd(),
             slots.slots[2].as_raw_fd(),
         ],
+        extra_fd: match &exec.extra_fd {
+            Some((_, target)) => [
+                slots.slots[3].as_raw_fd(),
+                libc::c_int::try_from(*target).unwrap_or(-1),
+            ],
+            None => [-1, -1],
+        },
         cgroups: cgroups.as_ptr(),
         cgroups_len: cgroups.len(),
         share_files,
@@ -571,6 +584,19 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                 fail(args);
             }
         }
+        // The extra descriptor after the standard ones (a target of 3 or more, so it
+        // cannot be one of them); `dup2` onto itself would keep close-on-exec.
+        let [source, target] = args.extra_fd;
+        if target >= 0 {
+            let placed = if source == target {
+                libc::fcntl(target, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(source, target)
+            };
+            if placed < 0 {
+                fail(args);
+            }
+        }
         if libc::chdir(args.cwd) < 0 {
             fail(args);
         }
@@ -635,6 +661,7 @@ mod tests {
             cwd: CString::new("/").unwrap(),
             stdio: [null(), null(), null()],
             cgroups: Vec::new(),
+            extra_fd: None,
             setup: ChildSetup {
                 parent_pid: own_pid(),
                 nofile: None,

@@ -44,6 +44,22 @@ pub enum Check {
     },
     /// A line of the child's output matches (readiness only; matched by the output pump).
     LogLine(Regex),
+    /// `READY=1` arrives on the child's notify socket (readiness only).
+    Notify,
+    /// A newline arrives on this descriptor of the child (readiness only).
+    NotificationFd(u32),
+    /// `WATCHDOG=1` arrives on the notify socket at least once per period (liveness only).
+    Watchdog(Duration),
+}
+
+impl Check {
+    /// Whether the child reports the verdict itself (nothing is attempted on a schedule).
+    pub fn is_pushed(&self) -> bool {
+        matches!(
+            self,
+            Self::LogLine(_) | Self::Notify | Self::NotificationFd(_) | Self::Watchdog(_)
+        )
+    }
 }
 
 impl PartialEq for Check {
@@ -66,6 +82,9 @@ impl PartialEq for Check {
             (Self::Tcp { host, port }, Self::Tcp { host: h, port: p }) => host == h && port == p,
             (Self::Exec { program }, Self::Exec { program: p }) => program == p,
             (Self::LogLine(a), Self::LogLine(b)) => a.as_str() == b.as_str(),
+            (Self::Notify, Self::Notify) => true,
+            (Self::NotificationFd(a), Self::NotificationFd(b)) => a == b,
+            (Self::Watchdog(a), Self::Watchdog(b)) => a == b,
             _ => false,
         }
     }
@@ -122,6 +141,9 @@ impl ProbeSpec {
             model::Check::LogLine(re) => {
                 Check::LogLine(Regex::new(re).map_err(|e| ProbeError::Regex(e.to_string()))?)
             }
+            model::Check::Notify => Check::Notify,
+            model::Check::NotificationFd(fd) => Check::NotificationFd(*fd),
+            model::Check::Watchdog(period) => Check::Watchdog(period.get()),
         };
         Ok(Self {
             check,
@@ -136,6 +158,10 @@ impl ProbeSpec {
     /// The time a readiness probe may need in the worst case before it can pass:
     /// `start_period + failure_threshold × (interval + timeout)`.
     pub fn budget(&self) -> Duration {
+        if matches!(self.check, Check::Notify | Check::NotificationFd(_)) {
+            // The child says when it is ready: `start_timeout` alone bounds the wait.
+            return Duration::ZERO;
+        }
         self.start_period + (self.interval + self.timeout) * self.failure_threshold
     }
 }
@@ -189,8 +215,8 @@ pub async fn attempt(check: &Check, timeout: Duration, exec_env: &ExecEnv) -> Re
             )),
         },
         Check::Exec { program } => exec(program, timeout, exec_env).await,
-        // Matched by the output pump; the scheduler never attempts it.
-        Check::LogLine(_) => Ok(()),
+        // Reported by the child (output pump, notify socket, notification fd); never attempted.
+        Check::LogLine(_) | Check::Notify | Check::NotificationFd(_) | Check::Watchdog(_) => Ok(()),
     }
 }
 
@@ -240,6 +266,7 @@ async fn exec(program: &Program, timeout: Duration, env: &ExecEnv) -> Result<(),
         nofile: None,
         output: Output::Null,
         cgroups: Vec::new(),
+        extra_fd: None,
     };
     let spawned = spawner
         .spawn(request)

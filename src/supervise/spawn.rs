@@ -63,6 +63,9 @@ pub struct SpawnRequest {
     pub output: Output,
     /// Open `cgroup.procs` files the process joins before it executes (empty: stays in herder's cgroups).
     pub cgroups: Vec<OwnedFd>,
+    /// A descriptor the process gets at a number of its own (`readiness: {notification_fd: N}`: the
+    /// write end of a pipe at N, which the process writes a newline to when ready).
+    pub extra_fd: Option<(OwnedFd, u32)>,
 }
 
 /// A process that was started: it has successfully `exec`ed.
@@ -248,6 +251,7 @@ impl ThreadCtx {
             cwd: c_string(req.cwd.as_os_str().as_encoded_bytes())?,
             stdio,
             cgroups: req.cgroups,
+            extra_fd: req.extra_fd,
             setup: ChildSetup {
                 parent_pid: self.parent_pid,
                 nofile,

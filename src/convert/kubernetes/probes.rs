@@ -73,7 +73,7 @@ pub fn served_ports(manifest: &Manifest) -> Vec<u16> {
 }
 
 /// The Kubernetes check of a herder probe (`exec`, `httpGet` or `tcpSocket`), or `None`
-/// with a warning for `log_line`.
+/// with a warning for `log_line`, `notify`, `notification_fd` and `watchdog`.
 fn handler(child: &mut Child<'_>, pointer: &str, probe: &Probe) -> Option<Map<String, Value>> {
     let mut out = Map::new();
     match &probe.check {
@@ -113,6 +113,14 @@ fn handler(child: &mut Child<'_>, pointer: &str, probe: &Probe) -> Option<Map<St
             child.warn(
                 &format!("{pointer}/log_line"),
                 "a `log_line` probe has no Kubernetes equivalent: left out (the pod is ready once it runs); an exec probe can replace it",
+            );
+            return None;
+        }
+        Check::Notify | Check::NotificationFd(_) | Check::Watchdog(_) => {
+            let key = probe.check.key();
+            child.warn(
+                &format!("{pointer}/{key}"),
+                format!("a `{key}` check has no Kubernetes equivalent: left out (the kubelet does not speak sd_notify); an exec or http probe can replace it"),
             );
             return None;
         }

@@ -41,6 +41,13 @@ pub enum Check {
     Exec(ExecCheck),
     /// Readiness only: a regular expression a line of output must match.
     LogLine(String),
+    /// Readiness only: the child sends `READY=1` on `NOTIFY_SOCKET` (systemd's sd_notify).
+    Notify,
+    /// Readiness only: the child writes a newline to this file descriptor (s6's convention).
+    NotificationFd(u32),
+    /// Liveness only: the child sends `WATCHDOG=1` on `NOTIFY_SOCKET` at least this often
+    /// (systemd's `WatchdogSec`).
+    Watchdog(Duration),
 }
 
 impl Check {
@@ -51,12 +58,23 @@ impl Check {
             Self::Tcp(_) => "tcp",
             Self::Exec(_) => "exec",
             Self::LogLine(_) => "log_line",
+            Self::Notify => "notify",
+            Self::NotificationFd(_) => "notification_fd",
+            Self::Watchdog(_) => "watchdog",
         }
     }
 }
 
 /// The keys that name a check; a probe has exactly one of them.
-pub const CHECK_KEYS: [&str; 4] = ["http", "tcp", "exec", "log_line"];
+pub const CHECK_KEYS: [&str; 7] = [
+    "http",
+    "tcp",
+    "exec",
+    "log_line",
+    "notify",
+    "notification_fd",
+    "watchdog",
+];
 
 /// A probe as written: every check optional, so that the schema (and an editor) offers
 /// them all. [`Probe`] converts from it when exactly one check is present.
@@ -64,7 +82,7 @@ pub const CHECK_KEYS: [&str; 4] = ["http", "tcp", "exec", "log_line"];
 #[serde(deny_unknown_fields)]
 #[schemars(
     rename = "Probe",
-    description = "A probe: one check (`http`, `tcp`, `exec` or `log_line`) and its timing."
+    description = "A probe: one check (`http`, `tcp`, `exec`, `log_line`, `notify`, `notification_fd` or `watchdog`) and its timing."
 )]
 pub struct ProbeFields {
     /// HTTP GET; succeeds when the response has the expected status.
@@ -79,6 +97,16 @@ pub struct ProbeFields {
     /// Readiness only: a regular expression; ready once a line of the child's output matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_line: Option<String>,
+    /// Readiness only: `true` — the child sends `READY=1` to the datagram socket named by `NOTIFY_SOCKET` (systemd's sd_notify protocol; `STATUS=` text shows in status).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notify: bool,
+    /// Readiness only: the child writes a newline to this file descriptor (3 or more) when ready (s6's convention).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 3, max = 1023))]
+    pub notification_fd: Option<u32>,
+    /// Health check only: the child sends `WATCHDOG=1` to `NOTIFY_SOCKET` at least this often once ready; a period without one is a liveness failure (systemd's `WatchdogSec`). `WATCHDOG_USEC` tells the child the period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watchdog: Option<Duration>,
     /// Time between checks.
     #[serde(
         default = "default_interval",
@@ -116,6 +144,9 @@ impl TryFrom<ProbeFields> for Probe {
             fields.tcp.map(Check::Tcp),
             fields.exec.map(Check::Exec),
             fields.log_line.map(Check::LogLine),
+            fields.notify.then_some(Check::Notify),
+            fields.notification_fd.map(Check::NotificationFd),
+            fields.watchdog.map(Check::Watchdog),
         ]
         .into_iter()
         .flatten()
@@ -145,6 +176,9 @@ impl From<Probe> for ProbeFields {
             tcp: None,
             exec: None,
             log_line: None,
+            notify: false,
+            notification_fd: None,
+            watchdog: None,
             interval: probe.interval,
             timeout: probe.timeout,
             start_period: probe.start_period,
@@ -156,6 +190,9 @@ impl From<Probe> for ProbeFields {
             Check::Tcp(tcp) => fields.tcp = Some(tcp),
             Check::Exec(exec) => fields.exec = Some(exec),
             Check::LogLine(pattern) => fields.log_line = Some(pattern),
+            Check::Notify => fields.notify = true,
+            Check::NotificationFd(fd) => fields.notification_fd = Some(fd),
+            Check::Watchdog(period) => fields.watchdog = Some(period),
         }
         fields
     }

@@ -12,7 +12,7 @@ use crate::manifest::model::{Manifest, Secret};
 use crate::supervise::backoff::BackoffPolicy;
 use crate::supervise::child::state::Policy;
 use crate::supervise::logs::Rotation;
-use crate::supervise::probe::{ExecEnv, ProbeError, ProbeSpec, program_of};
+use crate::supervise::probe::{Check, ExecEnv, ProbeError, ProbeSpec, program_of};
 use crate::supervise::spawn::{Output, SpawnRequest};
 
 /// The settings an actor applies to the current and future runs; replaced whole by an in-place update.
@@ -35,6 +35,22 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// Whether the child gets a notify socket: readiness by `notify`, or a `watchdog`.
+    pub fn uses_notify(&self) -> bool {
+        matches!(
+            self.readiness.as_ref().map(|r| &r.check),
+            Some(Check::Notify)
+        ) || self.watchdog().is_some()
+    }
+
+    /// The `watchdog` period of the health check, if that is its check.
+    pub fn watchdog(&self) -> Option<Duration> {
+        match self.liveness.as_ref().map(|l| &l.check) {
+            Some(Check::Watchdog(period)) => Some(*period),
+            _ => None,
+        }
+    }
+
     /// Derives the configuration from a manifest.
     pub fn from_manifest(m: &Manifest) -> Result<Self, ProbeError> {
         match Self::lenient(m) {
@@ -235,6 +251,7 @@ pub async fn request(
         nofile: m.resource_limits.open_files,
         output: Output::Piped,
         cgroups: Vec::new(),
+        extra_fd: None,
     })
 }
 

@@ -8,6 +8,7 @@ pub mod cgroup;
 pub mod command;
 pub mod config;
 pub mod handle;
+pub mod notified;
 pub mod state;
 pub mod status;
 pub mod task;

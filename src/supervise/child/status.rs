@@ -32,6 +32,8 @@ pub struct ChildStatus {
     pub started: Option<Instant>,
     /// How each resource limit is enforced.
     pub limits: LimitReport,
+    /// The last `STATUS=` text the child sent on its notify socket (secrets redacted).
+    pub notify_status: Option<String>,
     /// Why the next spawn is held back: a declared port that another process holds
     /// ("port 8080/tcp is held by pid 4242: python3 -m http.server").
     pub waiting: Option<String>,

@@ -18,7 +18,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::os::fd::OwnedFd;
+
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::signal::Signal;
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 
@@ -27,6 +32,7 @@ use super::cgroup::ActorCgroup;
 use super::command::{Ack, ChildCommand, CommandError};
 use super::config::{self, RunConfig};
 use super::handle::ChildHandle;
+use super::notified::{self, NotifyView};
 use super::state::{ChildState, Effect, Input, Machine};
 use super::status::ChildStatus;
 use crate::error_chain::ErrorChain;
@@ -40,6 +46,7 @@ use crate::supervise::logs::ChildLog;
 use crate::supervise::logs::pump::{self, LineWatch};
 use crate::supervise::logs::redact;
 use crate::supervise::memwatch::{self, MemoryWatch};
+use crate::supervise::notify::NotifySocket;
 use crate::supervise::os::{self, ExitStatus};
 use crate::supervise::ports;
 use crate::supervise::probe::{self, Check, Counter, ExecEnv, ProbeSpec, Verdict};
@@ -68,6 +75,9 @@ struct SpawnOutcome {
     cancelled: bool,
 }
 
+/// How much a child may write to its notification descriptor before the newline.
+const NOTIFICATION_BYTES: usize = 4096;
+
 enum Internal {
     Probe {
         run: u64,
@@ -75,6 +85,10 @@ enum Internal {
         result: Result<(), String>,
     },
     LogMatched {
+        run: u64,
+    },
+    /// The child wrote a newline to its notification descriptor.
+    FdReady {
         run: u64,
     },
     /// Who holds a declared port the spawn waits for; `None` once free.
@@ -99,6 +113,7 @@ enum Wake {
     Memory(u64),
     Cgroup,
     GroupCheck,
+    Notify,
     Timer,
 }
 
@@ -117,6 +132,13 @@ struct Actor {
     spawn_cancel: Option<oneshot::Sender<()>>,
     /// Who holds a declared port the spawn in flight waits for.
     port_holder: Option<String>,
+    /// What the current run's notify socket heard, and the view last acted on.
+    notify: Option<watch::Receiver<NotifyView>>,
+    notify_seen: NotifyView,
+    /// Since when the watchdog counts: the last `WATCHDOG=1`, or becoming ready.
+    watchdog_from: Option<Instant>,
+    /// The notification descriptor was written to before the spawn was seen to finish.
+    ready_early: bool,
     exit: Option<ExitReceiver>,
     memory: Option<(MemoryWatch, oneshot::Receiver<u64>)>,
     /// The incarnation's cgroup, once made.
@@ -176,6 +198,7 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
         started: None,
         limits: limits::report(&spec.manifest.resource_limits, None),
         waiting: None,
+        notify_status: None,
         run: 0,
     };
     let (status_tx, status_rx) = watch::channel(status);
@@ -199,6 +222,10 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
         spawning: None,
         spawn_cancel: None,
         port_holder: None,
+        notify: None,
+        notify_seen: NotifyView::default(),
+        watchdog_from: None,
+        ready_early: false,
         exit: None,
         memory: None,
         cgroup: None,
@@ -255,6 +282,7 @@ impl Actor {
                 status = wait_exit(&mut self.exit), if self.exit.is_some() => Wake::Exit(status),
                 rss = wait_memory(&mut self.memory), if self.memory.is_some() => Wake::Memory(rss),
                 _ = cgroup_changed(&mut self.cgroup) => Wake::Cgroup,
+                _ = notify_changed(&mut self.notify), if self.notify.is_some() => Wake::Notify,
                 _ = changed(&mut reaps), if waiting_group => Wake::GroupCheck,
                 _ = sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => {
                     match deadline {
@@ -324,6 +352,7 @@ impl Actor {
                     }
                 }
                 Wake::GroupCheck => self.group_check(now),
+                Wake::Notify => self.on_notify(now),
                 Wake::Timer => self.timer(now),
             }
         }
@@ -388,7 +417,10 @@ impl Actor {
                     consider(self.readiness.next);
                 }
             }
-            ChildState::Running { .. } if !self.paused => consider(self.liveness.next),
+            ChildState::Running { .. } if !self.paused => {
+                consider(self.liveness.next);
+                consider(self.watchdog_deadline());
+            }
             ChildState::Stopping {
                 deadline,
                 killed: false,
@@ -408,6 +440,16 @@ impl Actor {
                 } else if self.readiness.next.is_some_and(|t| now >= t) {
                     self.launch_probe(Which::Readiness);
                 }
+            }
+            ChildState::Running { .. } if self.watchdog_deadline().is_some_and(|t| now >= t) => {
+                let period = self.cfg.watchdog().unwrap_or_default();
+                let reason = format!(
+                    "no WATCHDOG=1 within the watchdog period of {}",
+                    humantime::format_duration(period)
+                );
+                self.watchdog_from = None;
+                self.healthy = Some(false);
+                self.feed(Input::Unhealthy { reason }, now);
             }
             ChildState::Running { .. } if self.liveness.next.is_some_and(|t| now >= t) => {
                 self.launch_probe(Which::Liveness);
@@ -473,6 +515,12 @@ impl Actor {
                     self.feed(Input::Ready, now);
                 }
             }
+            Internal::FdReady { run } if run == self.run => match self.machine.state() {
+                ChildState::Starting { .. } => self.feed(Input::Ready, now),
+                // Written before this actor saw the spawn finish: ready once it has.
+                ChildState::Spawning { .. } => self.ready_early = true,
+                _ => {}
+            },
             Internal::PortHeld { run, holder } if run == self.run => {
                 if let Some(holder) = &holder {
                     self.emit(ChildEventKind::PortHeld {
@@ -529,6 +577,11 @@ impl Actor {
             watch,
         ));
         self.feed(Input::Spawned { pid }, now);
+        if std::mem::take(&mut self.ready_early)
+            && matches!(self.machine.state(), ChildState::Starting { .. })
+        {
+            self.feed(Input::Ready, now);
+        }
     }
 
     fn on_probe(&mut self, which: Which, result: Result<(), String>, now: Instant) {
@@ -751,20 +804,26 @@ impl Actor {
             ChildState::Starting { .. } => {
                 if !self.readiness.in_flight && self.readiness.next.is_none() {
                     self.readiness.next = match self.cfg.readiness.as_ref().map(|r| &r.check) {
-                        Some(Check::LogLine(_)) | None => None,
-                        Some(_) => Some(now),
+                        Some(check) if !check.is_pushed() => Some(now),
+                        _ => None,
                     };
                 }
             }
             ChildState::Running { .. } => {
                 self.readiness.next = None;
                 if !self.liveness.in_flight && self.liveness.next.is_none() {
-                    self.liveness.next = self.cfg.liveness.as_ref().map(|p| now + p.interval);
+                    self.liveness.next = (self.cfg.liveness.as_ref())
+                        .filter(|p| !p.check.is_pushed())
+                        .map(|p| now + p.interval);
+                }
+                if self.cfg.watchdog().is_some() && self.watchdog_from.is_none() {
+                    self.watchdog_from = Some(now);
                 }
             }
             _ => {
                 self.readiness.next = None;
                 self.liveness.next = None;
+                self.watchdog_from = None;
             }
         }
         if matches!(
@@ -820,6 +879,9 @@ impl Actor {
         self.spawning = Some(rx);
         let (cancel_tx, mut cancel) = oneshot::channel();
         self.spawn_cancel = Some(cancel_tx);
+        let notify_env = self.open_notify_socket();
+        self.ready_early = false;
+        let notification_fd = self.open_notification_fd();
         self.port_holder = None;
         let inbox = self.inbox_sender();
         let run = self.run;
@@ -858,6 +920,8 @@ impl Actor {
                 let mut request = config::request(&spec, &herder_env)
                     .await
                     .map_err(|e| ErrorChain::inline(&e).to_string())?;
+                request.env.extend(notify_env?);
+                request.extra_fd = notification_fd?;
                 if let Some(cgroup) = &cgroup {
                     request.cgroups = cgroup
                         .procs_files()
@@ -888,6 +952,118 @@ impl Actor {
         });
     }
 
+    /// Binds this run's notify socket when the child speaks sd_notify and starts its
+    /// reader; returns the variables that name it to the child, or why it cannot have one.
+    fn open_notify_socket(&mut self) -> Result<Vec<(String, String)>, String> {
+        self.notify = None;
+        self.notify_seen = NotifyView::default();
+        if !self.cfg.uses_notify() {
+            return Ok(Vec::new());
+        }
+        let socket = NotifySocket::bind(&self.spec.name, self.incarnation, self.run)
+            .map_err(|e| format!("cannot make the notify socket: {e}"))?;
+        let mut env = vec![("NOTIFY_SOCKET".to_owned(), socket.env_value())];
+        if let Some(period) = self.cfg.watchdog() {
+            env.push(("WATCHDOG_USEC".to_owned(), period.as_micros().to_string()));
+        }
+        let (tx, rx) = watch::channel(NotifyView::default());
+        self.notify = Some(rx);
+        tokio::spawn(notified::read(
+            socket,
+            self.status_tx.subscribe(),
+            self.run,
+            self.log.redactor(),
+            tx,
+        ));
+        Ok(env)
+    }
+
+    /// With `readiness: {notification_fd: N}`: a pipe whose write end the child gets at N,
+    /// and a task that reports the first newline on its read end.
+    fn open_notification_fd(&mut self) -> Result<Option<(OwnedFd, u32)>, String> {
+        let Some(Check::NotificationFd(target)) = self.cfg.readiness.as_ref().map(|r| &r.check)
+        else {
+            return Ok(None);
+        };
+        let target = *target;
+        let cannot = |e: nix::Error| format!("cannot make the notification pipe: {e}");
+        let (read, write) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(cannot)?;
+        // Only the read end is ours to poll; the child's end blocks as a pipe normally does.
+        let flags = OFlag::from_bits_truncate(fcntl(&write, FcntlArg::F_GETFL).map_err(cannot)?);
+        fcntl(&write, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK)).map_err(cannot)?;
+        let receiver = pipe::Receiver::from_owned_fd(read)
+            .map_err(|e| format!("cannot watch the notification pipe: {e}"))?;
+        let (run, inbox, name) = (self.run, self.inbox_sender(), self.spec.name.clone());
+        tokio::spawn(async move {
+            let mut receiver = receiver;
+            let mut seen = 0usize;
+            let mut buf = [0u8; 512];
+            // At most NOTIFICATION_BYTES before the newline; end of file (the child closed it) is no.
+            while seen < NOTIFICATION_BYTES {
+                match receiver.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) if buf[..n].contains(&b'\n') => {
+                        let _ = inbox.send(Internal::FdReady { run });
+                        return;
+                    }
+                    Ok(n) => seen += n,
+                }
+            }
+            tracing::warn!(child = %name, fd = target, "the notification descriptor ended without a newline: not ready by it");
+        });
+        Ok(Some((write, target)))
+    }
+
+    /// Acts on what the notify socket heard since the last look.
+    fn on_notify(&mut self, now: Instant) {
+        let Some(view) = self
+            .notify
+            .as_mut()
+            .map(|rx| rx.borrow_and_update().clone())
+        else {
+            return;
+        };
+        let seen = std::mem::replace(&mut self.notify_seen, view.clone());
+        if (seen.refused + 1..=view.refused).any(u64::is_power_of_two) {
+            // 1st, 2nd, 4th, 8th…: a flood of refusals costs a few log lines, not one each.
+            tracing::warn!(
+                child = %self.spec.name,
+                refused = view.refused,
+                reason = view.last_refusal.as_deref().unwrap_or_default(),
+                "refused a notification"
+            );
+        }
+        let by_notify = matches!(
+            self.cfg.readiness.as_ref().map(|r| &r.check),
+            Some(Check::Notify)
+        );
+        if view.ready && by_notify && matches!(self.machine.state(), ChildState::Starting { .. }) {
+            self.feed(Input::Ready, now);
+        }
+        if view.pings > seen.pings && self.watchdog_from.is_some() {
+            self.watchdog_from = Some(now);
+            if self.healthy != Some(true) {
+                if self.healthy == Some(false) {
+                    self.emit(ChildEventKind::Healthy);
+                }
+                self.healthy = Some(true);
+            }
+        }
+        if view.triggered && !seen.triggered && self.cfg.watchdog().is_some() {
+            let reason = "the child asked to be restarted (WATCHDOG=trigger)".to_owned();
+            self.watchdog_from = None;
+            self.healthy = Some(false);
+            self.feed(Input::Unhealthy { reason }, now);
+        }
+        self.publish();
+    }
+
+    /// When the watchdog fires unless a `WATCHDOG=1` comes first.
+    fn watchdog_deadline(&self) -> Option<Instant> {
+        Some(self.watchdog_from? + self.cfg.watchdog()?)
+    }
+
     fn emit(&self, kind: ChildEventKind) {
         let event = ChildEvent {
             name: self.spec.name.clone(),
@@ -912,6 +1088,7 @@ impl Actor {
             started: state.pid().map(|_| self.run_started.into_std()),
             limits: self.limit_report(),
             waiting: self.port_holder.clone(),
+            notify_status: self.notify_seen.status.clone(),
             run: self.run,
             state,
         };
@@ -922,6 +1099,7 @@ impl Actor {
                 || old.limits != status.limits
                 || old.restarts != status.restarts
                 || old.waiting != status.waiting
+                || old.notify_status != status.notify_status
                 || old.run != status.run;
             if changed {
                 *old = status;
@@ -984,6 +1162,18 @@ async fn recv_internal(
 ) -> Option<Internal> {
     match inbox {
         Some((_, rx)) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn notify_changed(notify: &mut Option<watch::Receiver<NotifyView>>) {
+    match notify {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                // The reader ended (its socket failed): nothing more will come.
+                *notify = None;
+            }
+        }
         None => std::future::pending().await,
     }
 }
