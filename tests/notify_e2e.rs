@@ -13,7 +13,7 @@ use api_support::{Instance, wait_until};
 
 /// A child that speaks sd_notify with Python's standard library: `STATUS=warming up`, then,
 /// once `gate` exists, `READY=1` and `STATUS=serving`, then a `WATCHDOG=1` every 100 ms
-/// while `pings` exists.
+/// while `pings` exists, and `RELOADING=1` once `pings.reload` exists.
 fn notifier(dir: &Path) -> String {
     let script = dir.join("notifier.py");
     std::fs::write(
@@ -30,9 +30,13 @@ send("STATUS=warming up")
 while not os.path.exists(gate):
     time.sleep(0.02)
 send("READY=1\nSTATUS=serving")
+reloading = False
 while True:
     if os.path.exists(pings):
         send("WATCHDOG=1")
+    if not reloading and os.path.exists(pings + ".reload"):
+        send("RELOADING=1")
+        reloading = True
     time.sleep(0.1)
 "#,
     )
@@ -110,6 +114,12 @@ fn a_notify_child_gates_its_dependents_and_strangers_are_refused() {
     instance.ready("web");
     let table = instance.herder(&["status"]).expect_code(0).stdout;
     assert!(table.contains("status: serving"), "{table}");
+    std::fs::write(root.path().join("pings.reload"), "").unwrap();
+    wait_until(
+        "RELOADING=1 in status",
+        || instance.context(),
+        || (instance.child("api")["notify_state"] == "reloading").then_some(()),
+    );
 }
 
 #[test]

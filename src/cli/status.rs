@@ -108,6 +108,7 @@ fn row(child: &ChildStatus) -> Vec<Cell> {
         .then(|| "target".to_owned())
         .into_iter()
         .chain((!child.ports.is_empty()).then(|| format!("ports {}", child.ports.join(","))))
+        .chain(child.notify_state.clone())
         .chain(
             child
                 .notify_status

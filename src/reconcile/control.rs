@@ -196,6 +196,10 @@ pub struct ChildStatus {
     /// The last `STATUS=` text the child sent over sd_notify (`readiness: {notify: true}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_status: Option<String>,
+    /// `reloading` or `stopping`, when the child said so over sd_notify (`RELOADING=1`,
+    /// `STOPPING=1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_state: Option<String>,
     /// The ports it declares (`8080/tcp`, `127.0.0.1:53/udp`), checked free before each start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<String>,

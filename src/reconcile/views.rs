@@ -125,6 +125,7 @@ impl Shell {
             };
             status.reason = state_reason(&live.state);
             status.notify_status = live.notify_status.clone();
+            status.notify_state = live.notify_state.map(str::to_owned);
             if let Some(holder) = &live.waiting {
                 status.state = State::Waiting;
                 status.reason = Some(holder.clone());

@@ -8,7 +8,7 @@
 //! counts only if its sender is in the child's process group or session. A datagram over
 //! [`MAX_MESSAGE`] bytes is refused whole, as systemd does. Descriptors sent along are
 //! closed at once, which is what `BARRIER=1` (sent by `systemd-notify`) waits for. Other
-//! assignments (`MAINPID=`, `RELOADING=1`, `FDSTORE=1`, …) are ignored.
+//! assignments (`MAINPID=`, `FDSTORE=1`, `EXTEND_TIMEOUT_USEC=`, …) are ignored.
 
 use std::io::{self, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -40,6 +40,8 @@ pub enum Message {
     WatchdogTrigger,
     /// `STOPPING=1`: the child is shutting down on its own.
     Stopping,
+    /// `RELOADING=1`: the child reloads its configuration (until the next `READY=1`).
+    Reloading,
     /// Anything else: its key, ignored.
     Ignored(String),
 }
@@ -55,6 +57,7 @@ pub fn parse(datagram: &[u8]) -> Vec<Message> {
             Some(("WATCHDOG", "1")) => Message::Watchdog,
             Some(("WATCHDOG", "trigger")) => Message::WatchdogTrigger,
             Some(("STOPPING", "1")) => Message::Stopping,
+            Some(("RELOADING", "1")) => Message::Reloading,
             Some((key, _)) => Message::Ignored(key.chars().take(32).collect()),
             None => Message::Ignored(line.chars().take(32).collect()),
         })
@@ -177,6 +180,10 @@ mod tests {
         );
         assert_eq!(parse(b"READY=0"), [Message::Ignored("READY".into())]);
         assert_eq!(parse(b"WATCHDOG=trigger"), [Message::WatchdogTrigger]);
+        assert_eq!(
+            parse(b"RELOADING=1\nSTOPPING=1"),
+            [Message::Reloading, Message::Stopping]
+        );
         let long = format!("STATUS={}", "x".repeat(1000));
         assert_eq!(
             parse(long.as_bytes()),

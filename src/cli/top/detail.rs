@@ -24,6 +24,10 @@ pub fn lines(child: &Value, status: &Status) -> Vec<String> {
         "ready",
         "healthy",
         "last_exit",
+        "kind",
+        "ports",
+        "notify_state",
+        "notify_status",
         "source",
         "log_file",
     ] {

@@ -24,6 +24,9 @@ pub struct NotifyView {
     pub ready: bool,
     /// The last `STATUS=` text, with secret values redacted.
     pub status: Option<String>,
+    /// What the child last said it is doing besides running: `reloading` (`RELOADING=1`,
+    /// until the next `READY=1`) or `stopping` (`STOPPING=1`).
+    pub phase: Option<&'static str>,
     /// `WATCHDOG=1` pings so far.
     pub pings: u64,
     /// `WATCHDOG=trigger` arrived: the child asks to be treated as failed.
@@ -89,14 +92,19 @@ pub async fn read(
 fn fold(view: &mut NotifyView, messages: Vec<Message>, redactor: &Redactor) {
     for message in messages {
         match message {
-            Message::Ready => view.ready = true,
+            Message::Ready => {
+                view.ready = true;
+                view.phase = None;
+            }
+            Message::Reloading => view.phase = Some("reloading"),
+            Message::Stopping => view.phase = Some("stopping"),
             Message::Status(text) => {
                 let clean = redactor.redact(text.as_bytes());
                 view.status = Some(String::from_utf8_lossy(&clean).into_owned());
             }
             Message::Watchdog => view.pings += 1,
             Message::WatchdogTrigger => view.triggered = true,
-            Message::Stopping | Message::Ignored(_) => {}
+            Message::Ignored(key) => tracing::debug!(%key, "ignored a notification field"),
         }
     }
 }

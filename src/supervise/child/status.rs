@@ -34,6 +34,8 @@ pub struct ChildStatus {
     pub limits: LimitReport,
     /// The last `STATUS=` text the child sent on its notify socket (secrets redacted).
     pub notify_status: Option<String>,
+    /// `reloading` or `stopping`, when the child said so over sd_notify.
+    pub notify_state: Option<&'static str>,
     /// Why the next spawn is held back: a declared port that another process holds
     /// ("port 8080/tcp is held by pid 4242: python3 -m http.server").
     pub waiting: Option<String>,

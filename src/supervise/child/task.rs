@@ -199,6 +199,7 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
         limits: limits::report(&spec.manifest.resource_limits, None),
         waiting: None,
         notify_status: None,
+        notify_state: None,
         run: 0,
     };
     let (status_tx, status_rx) = watch::channel(status);
@@ -1089,6 +1090,7 @@ impl Actor {
             limits: self.limit_report(),
             waiting: self.port_holder.clone(),
             notify_status: self.notify_seen.status.clone(),
+            notify_state: self.notify_seen.phase,
             run: self.run,
             state,
         };
@@ -1100,6 +1102,7 @@ impl Actor {
                 || old.restarts != status.restarts
                 || old.waiting != status.waiting
                 || old.notify_status != status.notify_status
+                || old.notify_state != status.notify_state
                 || old.run != status.run;
             if changed {
                 *old = status;

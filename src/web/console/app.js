@@ -89,7 +89,7 @@ function renderTable() {
       usage.cpu_percent != null ? `${usage.cpu_percent.toFixed(1)}%` : "-",
       usage.memory_bytes != null ? bytes(usage.memory_bytes) : "-",
       (child.limits || []).map((l) => `${l.name}=${l.value} (${l.enforcement})`).join(", ") || "-",
-      child.reason || (child.pid == null ? child.last_exit || "" : ""),
+      child.reason || child.notify_status || (child.pid == null ? child.last_exit || "" : ""),
     ];
     cells.forEach((text, i) => {
       const td = el("td", clean(text));
