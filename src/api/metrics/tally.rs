@@ -165,9 +165,8 @@ async fn feed(tally: Arc<Tally>, control: Control, closing: CancellationToken) {
     }
     loop {
         if std::mem::take(&mut reload) {
-            let report = control.ask(|reply| Request::Status { reply }).await;
-            if let Some(report) = report {
-                tally.reloaded(report.reloads, report.last_reload_ms);
+            if let Some((reloads, last_ms)) = control.ask(|reply| Request::Reloads { reply }).await {
+                tally.reloaded(reloads, last_ms);
             }
         }
         let received = tokio::select! {

@@ -53,9 +53,14 @@ impl Reconciler {
                         .is_some_and(|who| who.iter().any(|other| *other != name))
                 })
         };
+        // Only slots that still run something can depart: after the first pass that is
+        // few of them, so a step of a long shutdown costs a walk over the slots, not a
+        // name copy per child (5,000 children took 20 s to shut down).
         let departing: Vec<String> = self
             .slots
-            .keys()
+            .iter()
+            .filter(|(_, slot)| slot.current.is_some() || slot.next.is_some())
+            .map(|(name, _)| name)
             .filter(|name| !needed(name))
             .cloned()
             .collect();
