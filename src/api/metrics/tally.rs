@@ -165,7 +165,8 @@ async fn feed(tally: Arc<Tally>, control: Control, closing: CancellationToken) {
     }
     loop {
         if std::mem::take(&mut reload) {
-            if let Some((reloads, last_ms)) = control.ask(|reply| Request::Reloads { reply }).await {
+            if let Some((reloads, last_ms)) = control.ask(|reply| Request::Reloads { reply }).await
+            {
                 tally.reloaded(reloads, last_ms);
             }
         }
