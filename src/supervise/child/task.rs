@@ -680,6 +680,7 @@ impl Actor {
     }
 
     fn apply_update(&mut self, spec: Arc<ChildSpec>, cfg: RunConfig, now: Instant) {
+        let limits_before = self.spec.manifest.resource_limits.clone();
         let backoff_changed = cfg.backoff != self.cfg.backoff;
         let readiness_changed = cfg.readiness != self.cfg.readiness;
         let liveness_changed = cfg.liveness != self.cfg.liveness;
@@ -709,6 +710,7 @@ impl Actor {
             && let Err(error) = crate::supervise::cgroup::limits::apply(
                 &cg.cgroup,
                 &self.spec.manifest.resource_limits,
+                &limits_before,
             )
         {
             tracing::warn!(child = %self.spec.name, error = %ErrorChain::inline(&error).to_string(), "cannot apply the new limits");
@@ -1124,7 +1126,9 @@ fn make_cgroup(
 ) -> Result<Arc<ChildCgroup>, String> {
     let cgroup = ChildCgroup::create(tree, &spec.name, incarnation)
         .map_err(|e| ErrorChain::inline(&e).to_string())?;
-    if let Err(e) = crate::supervise::cgroup::limits::apply(&cgroup, &spec.manifest.resource_limits)
+    let none = crate::manifest::model::ResourceLimits::default();
+    if let Err(e) =
+        crate::supervise::cgroup::limits::apply(&cgroup, &spec.manifest.resource_limits, &none)
     {
         let reason = ErrorChain::inline(&e).to_string();
         // Nothing was started in it yet.
