@@ -16,6 +16,7 @@ use std::sync::Arc;
 use super::command::{Command, CommandError, Verb};
 use super::control::ScheduledChild;
 use super::outcome::Outcome;
+use super::shutdown::{ShutdownOrder, replica_set};
 use crate::manifest::ChildSpec;
 use crate::manifest::DesiredSet;
 use crate::manifest::model::{
@@ -124,12 +125,12 @@ pub struct Slot {
 }
 
 impl Slot {
-    fn is_idle(&self) -> bool {
+    pub(super) fn is_idle(&self) -> bool {
         self.current.is_none() && self.next.is_none() && self.stopping.is_empty()
     }
 
     /// The specs of every process this slot may still have: serving, starting or stopping.
-    fn live_specs(&self) -> impl Iterator<Item = &Arc<ChildSpec>> {
+    pub(super) fn live_specs(&self) -> impl Iterator<Item = &Arc<ChildSpec>> {
         let runs = self
             .current
             .iter()
@@ -151,7 +152,7 @@ impl Slot {
     }
 
     /// Stops the serving and the starting incarnation.
-    fn stop_all(&mut self, name: &str, effects: &mut Vec<Effect>) {
+    pub(super) fn stop_all(&mut self, name: &str, effects: &mut Vec<Effect>) {
         for run in [self.current.take(), self.next.take()]
             .into_iter()
             .flatten()
@@ -255,6 +256,8 @@ pub struct Reconciler {
 struct ShutdownState {
     outcome: Outcome,
     exited: bool,
+    /// Built by the first reconciliation of the shutdown.
+    order: Option<ShutdownOrder>,
 }
 
 impl Reconciler {
@@ -346,6 +349,11 @@ impl Reconciler {
                     // start-up would otherwise run once per report of every child.
                     return Ok(effects);
                 }
+                if self.shutdown.as_ref().is_some_and(|s| s.order.is_some()) {
+                    // Only this child's own departure can have changed the order.
+                    self.drive_shutdown(Some(&name), &mut effects);
+                    return Ok(effects);
+                }
             }
             Input::Command(command) => self.command(command, &mut effects)?,
             Input::Shutdown { .. } => match &mut self.shutdown {
@@ -356,6 +364,7 @@ impl Reconciler {
                     self.shutdown = Some(ShutdownState {
                         outcome: Outcome::Stopped,
                         exited: false,
+                        order: None,
                     });
                 }
             },
@@ -502,6 +511,7 @@ impl Reconciler {
                     let shutdown = self.shutdown.get_or_insert(ShutdownState {
                         outcome: Outcome::CriticalFailed,
                         exited: false,
+                        order: None,
                     });
                     shutdown.outcome = Outcome::CriticalFailed;
                 }
@@ -631,7 +641,7 @@ impl Reconciler {
     fn reconcile(&mut self, effects: &mut Vec<Effect>) {
         if self.shutdown.is_some() {
             self.plan = Plan::default();
-            self.drive_shutdown(effects);
+            self.drive_shutdown(None, effects);
             return;
         }
         self.refresh_observed();
@@ -868,7 +878,7 @@ impl Reconciler {
     /// Whether another child that has a process and is going away (all of them, during
     /// shutdown) still needs `name`: dependents stop first.
     fn needed_by_departing(&self, name: &str) -> bool {
-        let replica_set = self.replica_set(name);
+        let replica_set = replica_set(name, &self.slots, &self.desired);
         self.slots.iter().any(|(other, slot)| {
             other != name
                 && (self.shutdown.is_some() || self.desired_spec(other).is_none())
@@ -876,16 +886,6 @@ impl Reconciler {
                     .live_specs()
                     .any(|spec| depends_on(spec, name, replica_set))
         })
-    }
-
-    /// The replica set `name` belongs to (`web` for the replica `web-3`), from the spec it
-    /// runs or is desired with: a standalone child named `db-2` belongs to none.
-    fn replica_set(&self, name: &str) -> Option<&str> {
-        let running = self.slots.get(name).into_iter().flat_map(Slot::live_specs);
-        running
-            .chain(self.desired.children.get(name))
-            .find(|spec| spec.replica.is_some())
-            .map(|spec| spec.manifest.name.as_str())
     }
 
     fn retire(&mut self, name: &str, effects: &mut Vec<Effect>) {
@@ -933,61 +933,24 @@ impl Reconciler {
         }
     }
 
-    fn drive_shutdown(&mut self, effects: &mut Vec<Effect>) {
-        // A target leaves at once (it has no process), which can let the children it
-        // groups go too: pass again until no target left. Each pass drops one at least.
-        while self.shutdown_pass(effects) {}
-        if self.slots.values().all(Slot::is_idle)
-            && let Some(shutdown) = &mut self.shutdown
-            && !shutdown.exited
-        {
+    /// Stops what may depart now, after a report on `changed` or (with `None`, or at the
+    /// first call) over every slot; emits the exit once every child is gone.
+    fn drive_shutdown(&mut self, changed: Option<&str>, effects: &mut Vec<Effect>) {
+        let Some(shutdown) = &mut self.shutdown else {
+            return;
+        };
+        let (slots, desired) = (&mut self.slots, &self.desired);
+        let order = match (&mut shutdown.order, changed) {
+            (Some(order), Some(name)) => {
+                order.changed(name, slots, desired, effects);
+                order
+            }
+            (order, _) => order.insert(ShutdownOrder::begin(slots, desired, effects)),
+        };
+        if order.is_done() && !shutdown.exited {
             shutdown.exited = true;
             effects.push(Effect::Exit(shutdown.outcome));
         }
-    }
-
-    /// Stops every child no live process depends on; whether that dropped a target.
-    fn shutdown_pass(&mut self, effects: &mut Vec<Effect>) -> bool {
-        // Everything departs, so a child waits for any live process that depends on it. The
-        // dependents are collected once per step: asking `needed_by_departing` per child made
-        // each step quadratic and a whole shutdown cubic (90 s of CPU for 1,000 children).
-        let mut dependents: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        for (other, slot) in &self.slots {
-            for spec in slot.live_specs() {
-                for dep in &spec.manifest.dependencies {
-                    dependents
-                        .entry(dep.0.name.as_str())
-                        .or_default()
-                        .insert(other.as_str());
-                }
-            }
-        }
-        let needed = |name: &str| {
-            // `name` itself, or the replica set `web` of a replica `web-3` (see `depends_on`).
-            let replica_set = self.replica_set(name);
-            [Some(name), replica_set]
-                .into_iter()
-                .flatten()
-                .any(|target| {
-                    dependents
-                        .get(target)
-                        .is_some_and(|who| who.iter().any(|other| *other != name))
-                })
-        };
-        let departing: Vec<String> = self
-            .slots
-            .keys()
-            .filter(|name| !needed(name))
-            .cloned()
-            .collect();
-        let mut dropped_target = false;
-        for name in departing {
-            if let Some(slot) = self.slots.get_mut(&name) {
-                dropped_target |= (slot.current.as_ref()).is_some_and(|r| r.phase == Phase::Target);
-                slot.stop_all(&name, effects);
-            }
-        }
-        dropped_target
     }
 }
 

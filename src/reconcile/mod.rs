@@ -12,6 +12,7 @@ pub mod holds;
 pub mod outcome;
 mod requests;
 pub mod run;
+mod shutdown;
 pub mod state;
 mod views;
 
