@@ -260,14 +260,14 @@ fn idle_top(herder: &Path, socket: &Path) {
         return;
     }
     std::thread::sleep(Duration::from_secs(3));
-    let shell = tmux(&["display", "-p", "-t", "top", "#{pane_pid}"])
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let pid: u32 = Command::new("pgrep")
-        .args(["-P", &shell, "herder"])
-        .output()
+    // The pane runs `exec herder top`: its process is top itself.
+    let pid: u32 = tmux(&["display", "-p", "-t", "top", "#{pane_pid}"])
         .ok()
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| cmdline.split(|b| *b == 0).nth(1) == Some(b"top"))
+        })
         .unwrap_or(0);
     if pid == 0 {
         let screen = tmux(&["capture-pane", "-p", "-t", "top"])

@@ -12,7 +12,6 @@ pub mod holds;
 pub mod outcome;
 mod requests;
 pub mod run;
-mod shutdown;
 pub mod state;
 mod views;
 
