@@ -5,14 +5,20 @@
 //! failure message names the suspected bug.
 //!
 //! Each test also runs a `bystander` child that no edit touches: its pid must never change.
+//!
+//! A test that asserts something did *not* happen never sleeps and hopes: it writes a marker
+//! manifest after the edit under test and awaits the reload that starts the marker
+//! ([`await_marker`]); everything the earlier edit caused has been applied by then.
 
 mod api_support;
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
+use std::time::Instant;
 
-use api_support::{Instance, alive, wait_dead, wait_until};
+use api_support::{Follower, Instance, alive, wait_dead, wait_until};
+use herder::watch::scan::DEFAULT_SETTLE;
 use serde_json::Value;
 
 /// A child no test edits.
@@ -71,6 +77,50 @@ fn reload_operations(events: &[Value]) -> Vec<String> {
         .flat_map(|e| e["operations"].as_array().cloned().unwrap_or_default())
         .filter_map(|op| op.as_str().map(str::to_owned))
         .collect()
+}
+
+/// The child [`write_marker`] adds.
+const MARKER: &str = "zz-marker";
+
+/// Writes the marker manifest into `dir` (the watched directory, or a copy of it about to be
+/// renamed into place).
+fn write_marker(dir: &Path) {
+    fs::write(dir.join(format!("{MARKER}.yaml")), sleeper(MARKER, 1099)).unwrap();
+}
+
+/// Awaits on `stream` the reload that starts the marker, and returns every event after
+/// `since` up to and including it. The watcher scans, and the reconciler applies
+/// generations, one after the other, so whatever an edit made before the marker caused (a
+/// wrong retire or restart included) is in a reload no later than the marker's: once this
+/// returns, asserting that something did not happen is sound.
+fn await_marker(instance: &Instance, stream: &Follower, since: u64) -> Vec<Value> {
+    let start = format!("start {MARKER}");
+    let reload = stream.stdout.wait_json(
+        "the reload that starts the marker (the watcher or the reconciler stalled?)",
+        |e| e["type"] == "reload" && reload_operations(std::slice::from_ref(e)).contains(&start),
+    );
+    let upto = reload["seq"].as_u64().unwrap();
+    instance
+        .events_since(since)
+        .into_iter()
+        .filter(|e| e["seq"].as_u64().is_some_and(|seq| seq <= upto))
+        .collect()
+}
+
+/// Waits on `stream` for the next event of `child` of type `kind` (`why` says what a
+/// timeout suggests); returns it.
+fn await_event(stream: &Follower, child: &str, kind: &str, why: &str) -> Value {
+    stream
+        .stdout
+        .wait_json(&format!("a `{kind}` event of {child} ({why})"), |e| {
+            e["child"] == child && e["type"] == kind
+        })
+}
+
+/// Blocks until `deadline`: for a duration that is the condition under test (a settle time
+/// that must have passed), never to wait for something to be processed.
+fn pass(deadline: Instant) {
+    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
 }
 
 /// Events of `child` of type `kind`.
@@ -189,6 +239,7 @@ fn renaming_a_file_restarts_nothing() {
     let (instance, bystander) = start(&[("web.yaml", &sleeper("web", 1001))]);
     let before = instance.ready("web");
     let since = instance.last_seq();
+    let stream = instance.event_stream(since);
     fs::rename(
         instance.dir.join("web.yaml"),
         instance.dir.join("frontend.yaml"),
@@ -204,17 +255,24 @@ fn renaming_a_file_restarts_nothing() {
                 .filter(|c| c["source"] == renamed.to_str().unwrap())
         },
     );
+    let followed = Instant::now();
     assert_eq!(pid(&after), pid(&before), "a rename restarted web");
     assert_eq!(incarnation(&after), incarnation(&before));
-    // The old name's loss settles after 150 ms: make sure it did not retire web then.
-    instance.herder(&["reload"]).expect_code(0);
-    instance.wait_event(since, "the audit of `herder reload`", |e| {
-        e["type"] == "command" && e["verb"] == "reload"
-    });
-    // An absence cannot be awaited: give a wrong retire (after the 150 ms settle) the time
-    // to happen.
-    std::thread::sleep(std::time::Duration::from_millis(400));
-    let events = instance.events_since(since);
+    // Had the old name's loss been put on hold, the hold began at the scan that saw the
+    // rename, before the status showed it, and the first scan past the settle time would
+    // retire web. Every scan re-reads the files on hold, the marker's too: written once the
+    // settle time has passed, its reload comes after any such retire.
+    pass(followed + DEFAULT_SETTLE);
+    write_marker(&instance.dir);
+    let events = await_marker(&instance, &stream, since);
+    let touching_web: Vec<String> = reload_operations(&events)
+        .into_iter()
+        .filter(|op| op.ends_with(" web") && op != "update web")
+        .collect();
+    assert!(
+        touching_web.is_empty(),
+        "a rename retired, started or replaced web: {events:#?}"
+    );
     assert!(
         events_of(&events, "web", "stopped").is_empty()
             && events_of(&events, "web", "spawned").is_empty(),
@@ -528,52 +586,89 @@ fn a_removed_and_recreated_directory_is_applied_and_nothing_dies_in_between() {
     let web = pid(&instance.ready("web"));
     let gone = pid(&instance.ready("gone"));
     let since = instance.last_seq();
+    let stream = instance.event_stream(since);
 
     // Removed: the directory cannot be listed, which changes nothing (DESIGN §3: only a
-    // settled rescan of a readable directory retires). A rescan is forced, then the
-    // settle time is given a generous margin: nothing may have been retired.
+    // settled rescan of a readable directory retires). A rescan is forced, and the directory
+    // stays missing for three times the settle time: that is the situation under test, long
+    // enough for a wrong hold to settle and retire.
     fs::remove_dir_all(&instance.dir).unwrap();
     instance.herder(&["reload"]).expect_code(0);
-    instance.wait_event(since, "the audit of `herder reload`", |e| {
-        e["verb"] == "reload"
-    });
-    std::thread::sleep(std::time::Duration::from_millis(500)); // >3× the 150 ms settle
-    let status = instance.status();
-    assert_eq!(status["shutting_down"], false);
+    stream
+        .stdout
+        .wait_json("the audit of `herder reload`", |e| {
+            e["type"] == "command" && e["verb"] == "reload"
+        });
+    pass(Instant::now() + DEFAULT_SETTLE * 3);
+
+    // Back exactly as it was, plus the marker, in one step (a copy renamed into place: a new
+    // inode). Once the marker's reload is applied, whatever the missing directory caused is
+    // in the events, and it must be nothing but the marker's start.
+    let copy = instance.root.path().join("herder.d.new");
+    fs::create_dir(&copy).unwrap();
+    fs::write(copy.join("bystander.yaml"), BYSTANDER).unwrap();
+    fs::write(copy.join("web.yaml"), sleeper("web", 1001)).unwrap();
+    fs::write(copy.join("gone.yaml"), sleeper("gone", 1004)).unwrap();
+    write_marker(&copy);
+    fs::rename(&copy, &instance.dir).unwrap();
+    let events = await_marker(&instance, &stream, since);
+    assert_eq!(
+        reload_operations(&events),
+        [format!("start {MARKER}")],
+        "the missing directory changed something: {events:#?}"
+    );
     for (name, expected) in [("web", web), ("gone", gone), ("bystander", bystander)] {
-        let child = instance.child(name);
+        assert!(
+            events_of(&events, name, "stopped").is_empty()
+                && events_of(&events, name, "spawned").is_empty(),
+            "{name} was stopped or spawned while the directory was missing: {events:#?}"
+        );
         assert_eq!(
-            pid(&child),
+            pid(&instance.child(name)),
             expected,
-            "{name} was touched while the directory was missing: {status:#}"
+            "{name} was touched while the directory was missing"
         );
         assert!(
             alive(expected),
             "{name} died while the directory was missing"
         );
     }
+    assert_eq!(instance.status()["shutting_down"], false);
 
-    // Recreated (new inode) with web changed, bystander as it was, gone not there.
-    fs::create_dir(&instance.dir).unwrap();
-    fs::write(instance.dir.join("bystander.yaml"), BYSTANDER).unwrap();
+    // The recreated directory is watched: web changed applies, gone removed retires.
+    let since = instance.last_seq();
+    // One stream per awaited event: a stream is consumed in order, and the two may come in
+    // either order.
+    let (web_events, gone_events) = (instance.event_stream(since), instance.event_stream(since));
     fs::write(instance.dir.join("web.yaml"), sleeper("web", 1002)).unwrap();
-    let after = instance.ready_with_new_pid(
+    fs::remove_file(instance.dir.join("gone.yaml")).unwrap();
+    let spawned = await_event(
+        &web_events,
         "web",
-        web,
+        "spawned",
         "the recreated directory must be watched and applied",
     );
+    assert_ne!(pid(&spawned), web);
+    await_event(
+        &gone_events,
+        "gone",
+        "stopped",
+        "a file removed from the recreated directory retires its child",
+    );
+    wait_dead(gone, "the retired child");
+    instance.wait_gone("gone", "its retire was applied");
+    let after = instance.ready_with_new_pid("web", web, "its replacement was spawned");
+    assert_eq!(pid(&after), pid(&spawned));
+    // Checked once ready: right after the spawn the pid may not have exec'd yet.
     assert_eq!(
         api_support::cmdline(pid(&after) as i32).as_deref(),
         Some("sleep 1002")
     );
-    instance.wait_gone(
-        "gone",
-        "a file missing from the recreated directory retires its child",
+    assert!(
+        reload_operations(&instance.events_since(since)).contains(&"retire gone".to_owned()),
+        "{:#?}",
+        instance.events_since(since)
     );
-    wait_dead(gone, "the retired child");
-    // Then the recreated directory is really watched: a later edit applies.
-    fs::write(instance.dir.join("late.yaml"), sleeper("late", 1005)).unwrap();
-    instance.ready("late");
     assert_bystander(&instance, bystander);
 }
 

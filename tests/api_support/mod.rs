@@ -583,6 +583,15 @@ impl Instance {
         )
     }
 
+    /// The event stream after `since` (`herder events -f --since SEQ --format json`), one
+    /// JSON event per line of its `stdout`: `stdout.wait_json` blocks on the stream itself
+    /// (bounded by [`STEP`]) instead of polling `herder events`. Events after `since` that
+    /// happened before the call are replayed first, so nothing between is missed.
+    pub fn event_stream(&self, since: u64) -> Follower {
+        let since = since.to_string();
+        self.follow(&["events", "-f", "--format", "json", "--since", &since])
+    }
+
     /// Sends `signal` to `herder up`.
     pub fn signal(&self, signal: nix::sys::signal::Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), signal).unwrap();
