@@ -7,6 +7,8 @@
 //! * `rename()` of a new manifest → the exec of its child, p50/p99 over 100 samples, each
 //!   a new manifest with a unique `sleep` argument, 10–50 ms apart (targets: p50 < 10 ms,
 //!   p99 < 30 ms, not growing with N);
+//! * SIGKILL of a child (restart `always`, backoff `initial: 0s`) → the exec of its
+//!   replacement, p50/p99 over 20 samples: herder's exit → restart reaction;
 //! * `herder status --format json`, end to end (median of 5; target < 100 ms at 10,000);
 //! * herder's idle PSS per child (`/proc/PID/smaps_rollup` after 3 s idle; target
 //!   < 10 KiB) and its idle CPU over 5 s;
@@ -21,7 +23,9 @@
 //! to 262,144, `kernel.pid_max` to 4,194,304 when lower), never herder's defaults.
 //! "rescan + plan over 5,000 unchanged files" is in `benches/reload.rs`.
 //!
-//! Run with `cargo build --release && cargo bench --bench scale`.
+//! Run with `cargo build --release && cargo bench --bench scale`. herder inherits the
+//! environment: `HERDER_CGROUPS=off` measures without cgroups (two descriptors a child
+//! instead of three and more, for a machine whose descriptor limit cannot be raised).
 
 use std::collections::HashSet;
 use std::io::Read as _;
@@ -32,6 +36,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const SAMPLES: usize = 100;
+/// How many children are killed for the exit → restart figure.
+const KILLS: usize = 20;
+/// The restart policy of the sampled children: restart at once, so the exit → restart
+/// figure is herder's reaction, not a backoff (the peer harness uses the same).
+const RESTART_AT_ONCE: &str = "restart: {policy: always, backoff: {initial: 0s, max: 1s}}\n";
 
 fn main() {
     let herder = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/herder");
@@ -47,20 +56,36 @@ fn main() {
         .split(',')
         .filter_map(|n| n.trim().parse().ok())
         .collect();
-    raise_limits(sizes.iter().copied().max().unwrap_or(0));
+    let descriptors = raise_limits(sizes.iter().copied().max().unwrap_or(0));
     let Some(connector) = Connector::connect() else {
         eprintln!("the proc connector needs root (CAP_NET_ADMIN): no figures");
         std::process::exit(2);
     };
     let events = connector.listen();
     for size in sizes {
+        // herder holds two pipes a child, with cgroups also an eventfd (v1 memory OOM
+        // events) and, up to a quarter of the limit, open counter files; the samples add
+        // children.
+        let cgroups = std::env::var("HERDER_CGROUPS").as_deref() != Ok("off");
+        let (per_child, counters) = if cgroups {
+            (3, descriptors / 4)
+        } else {
+            (2, 0)
+        };
+        let needed = (size + SAMPLES) as u64 * per_child + counters + 1024;
+        if needed > descriptors {
+            println!(
+                "--- {size} children: skipped, herder needs about {needed} descriptors, the limit is {descriptors} (HERDER_CGROUPS=off needs 2 a child)"
+            );
+            continue;
+        }
         measure(&herder, size, &events);
     }
 }
 
 /// Raises this process's (and so herder's) descriptor limit and the pid limit for `most`
-/// children; says what it changed.
-fn raise_limits(most: usize) {
+/// children; says what it changed. Returns the descriptor limit in force.
+fn raise_limits(most: usize) -> u64 {
     let want = 262_144;
     let limit = libc::rlimit {
         rlim_cur: want,
@@ -69,6 +94,22 @@ fn raise_limits(most: usize) {
     // SAFETY: setrlimit reads one rlimit, which `limit` is.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } == 0 {
         println!("RLIMIT_NOFILE raised to {want} for the bench and its herder");
+    } else {
+        // Without CAP_SYS_RESOURCE the hard limit is the ceiling: raise the soft one to it.
+        let mut current = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes one rlimit, which `current` is; setrlimit reads it.
+        unsafe {
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut current);
+            current.rlim_cur = current.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &current);
+        }
+        println!(
+            "RLIMIT_NOFILE cannot be raised past its hard limit {} here (no CAP_SYS_RESOURCE)",
+            current.rlim_max
+        );
     }
     let pid_max: u64 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
         .ok()
@@ -80,6 +121,13 @@ fn raise_limits(most: usize) {
     {
         println!("kernel.pid_max raised from {pid_max} to 4194304");
     }
+    let mut now = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit, which `now` is.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) };
+    now.rlim_cur
 }
 
 fn ms(d: Duration) -> f64 {
@@ -88,7 +136,10 @@ fn ms(d: Duration) -> f64 {
 
 /// Every figure at `size` children.
 fn measure(herder: &Path, size: usize, events: &mpsc::Receiver<ProcEvent>) {
-    println!("--- {size} children");
+    // The machine may be shared: the load says how much the figures can be trusted.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    println!("--- {size} children (load average {})", load.join(" "));
     let marker = 7_000_000 + size as u64;
     let wanted = format!("sleep\0{marker}\0").into_bytes();
 
@@ -173,6 +224,7 @@ fn measure(herder: &Path, size: usize, events: &mpsc::Receiver<ProcEvent>) {
 
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     let mut samples = Vec::with_capacity(SAMPLES);
+    let mut sampled: Vec<(i32, Vec<u8>)> = Vec::with_capacity(SAMPLES);
     drain(events);
     for k in 0..SAMPLES {
         let name = format!("s-{k:04}");
@@ -180,7 +232,7 @@ fn measure(herder: &Path, size: usize, events: &mpsc::Receiver<ProcEvent>) {
         let staged = stage.join(format!("{name}.yaml"));
         std::fs::write(
             &staged,
-            format!("name: {name}\ncommand: [\"sleep\", \"{argument}\"]\n"),
+            format!("name: {name}\ncommand: [\"sleep\", \"{argument}\"]\n{RESTART_AT_ONCE}"),
         )
         .expect("stage a manifest");
         let wanted = format!("sleep\0{argument}\0").into_bytes();
@@ -188,6 +240,7 @@ fn measure(herder: &Path, size: usize, events: &mpsc::Receiver<ProcEvent>) {
         std::fs::rename(&staged, dir.join(format!("{name}.yaml"))).expect("rename into place");
         let mut one = HashSet::new();
         let at = collect_execs(events, &wanted, 1, &mut one, Duration::from_secs(20));
+        sampled.extend(one.iter().map(|pid| (*pid, wanted.clone())));
         children.extend(one);
         samples.push(Duration::from_nanos(at.saturating_sub(renamed)));
         std::thread::sleep(Duration::from_millis(10 + rng.next() % 41));
@@ -202,6 +255,31 @@ fn measure(herder: &Path, size: usize, events: &mpsc::Receiver<ProcEvent>) {
         ms(samples[samples.len() - 1]),
     );
     let total = size + SAMPLES;
+
+    // exit → restart: SIGKILL a child whose restart has no delay, until its new exec.
+    let mut reactions = Vec::with_capacity(KILLS);
+    for (pid, wanted) in sampled.iter().take(KILLS) {
+        drain(events);
+        let killed = monotonic_ns();
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let mut one = HashSet::new();
+        let at = collect_execs(events, wanted, 1, &mut one, Duration::from_secs(20));
+        children.remove(pid);
+        children.extend(one);
+        reactions.push(Duration::from_nanos(at.saturating_sub(killed)));
+        std::thread::sleep(Duration::from_millis(10 + rng.next() % 41));
+    }
+    reactions.sort();
+    println!(
+        "SIGKILL → replacement exec (backoff initial 0s), {} samples: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        reactions.len(),
+        ms(percentile(&reactions, 0.50)),
+        ms(percentile(&reactions, 0.99)),
+        ms(reactions[reactions.len() - 1]),
+    );
 
     // stop --all until the last child is gone; start --all until all exec'd again.
     drain(events);

@@ -138,6 +138,11 @@ impl Reconciler {
                     // start-up would otherwise run once per report of every child.
                     return Ok(effects);
                 }
+                if self.shutdown.as_ref().is_some_and(|s| s.order.is_some()) {
+                    // Only this child's own departure can have changed the order.
+                    self.drive_shutdown(Some(&name), &mut effects);
+                    return Ok(effects);
+                }
             }
             Input::Command(command) => self.command(command, &mut effects)?,
             Input::Shutdown { .. } => match &mut self.shutdown {
@@ -148,6 +153,7 @@ impl Reconciler {
                     self.shutdown = Some(ShutdownState {
                         outcome: Outcome::Stopped,
                         exited: false,
+                        order: None,
                     });
                 }
             },
@@ -294,6 +300,7 @@ impl Reconciler {
                     let shutdown = self.shutdown.get_or_insert(ShutdownState {
                         outcome: Outcome::CriticalFailed,
                         exited: false,
+                        order: None,
                     });
                     shutdown.outcome = Outcome::CriticalFailed;
                 }
@@ -423,7 +430,7 @@ impl Reconciler {
     fn reconcile(&mut self, effects: &mut Vec<Effect>) {
         if self.shutdown.is_some() {
             self.plan = Plan::default();
-            self.drive_shutdown(effects);
+            self.drive_shutdown(None, effects);
             return;
         }
         self.refresh_observed();

@@ -62,12 +62,22 @@ impl Reconciler {
     /// The replica set `name` belongs to (`web` for the replica `web-3`), from the spec it
     /// runs or is desired with: a standalone child named `db-2` belongs to none.
     pub(super) fn replica_set(&self, name: &str) -> Option<&str> {
-        let running = self.slots.get(name).into_iter().flat_map(Slot::live_specs);
-        running
-            .chain(self.desired.children.get(name))
-            .find(|spec| spec.replica.is_some())
-            .map(|spec| spec.manifest.name.as_str())
+        replica_set(name, &self.slots, &self.desired)
     }
+}
+
+/// [`Reconciler::replica_set`] over the parts it reads, for callers that hold one of the
+/// reconciler's fields mutably.
+pub(super) fn replica_set<'a>(
+    name: &str,
+    slots: &'a BTreeMap<String, Slot>,
+    desired: &'a DesiredSet,
+) -> Option<&'a str> {
+    let running = slots.get(name).into_iter().flat_map(Slot::live_specs);
+    running
+        .chain(desired.children.get(name))
+        .find(|spec| spec.replica.is_some())
+        .map(|spec| spec.manifest.name.as_str())
 }
 
 /// Whether `spec` declares a dependency on `name` or on `replica_set`, the set `name` is a

@@ -77,6 +77,7 @@ impl Actor {
     }
 
     pub(super) fn apply_update(&mut self, spec: Arc<ChildSpec>, cfg: RunConfig, now: Instant) {
+        let limits_before = self.spec.manifest.resource_limits.clone();
         let backoff_changed = cfg.backoff != self.cfg.backoff;
         let readiness_changed = cfg.readiness != self.cfg.readiness;
         let liveness_changed = cfg.liveness != self.cfg.liveness;
@@ -106,6 +107,7 @@ impl Actor {
             && let Err(error) = crate::supervise::cgroup::limits::apply(
                 &cg.cgroup,
                 &self.spec.manifest.resource_limits,
+                &limits_before,
             )
         {
             tracing::warn!(child = %self.spec.name, error = %ErrorChain::inline(&error).to_string(), "cannot apply the new limits");

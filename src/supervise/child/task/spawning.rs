@@ -183,7 +183,9 @@ fn make_cgroup(
 ) -> Result<Arc<ChildCgroup>, String> {
     let cgroup = ChildCgroup::create(tree, &spec.name, incarnation)
         .map_err(|e| ErrorChain::inline(&e).to_string())?;
-    if let Err(e) = crate::supervise::cgroup::limits::apply(&cgroup, &spec.manifest.resource_limits)
+    let none = crate::manifest::model::ResourceLimits::default();
+    if let Err(e) =
+        crate::supervise::cgroup::limits::apply(&cgroup, &spec.manifest.resource_limits, &none)
     {
         let reason = ErrorChain::inline(&e).to_string();
         // Nothing was started in it yet.
