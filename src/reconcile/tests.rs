@@ -485,6 +485,17 @@ fn a_start_that_waits_for_its_old_process_follows_that_process_alone() {
         ["spawn b#4"]
     );
     assert!(step(&mut r, observed("a", 3, Observation::Spawned)).is_empty());
+    step(&mut r, observed("b", 4, Observation::Spawned));
+    let shutdown = Input::Shutdown {
+        reason: "test".into(),
+    };
+    assert_eq!(names(&step(&mut r, shutdown)), ["stop a#3", "stop b#4"]);
+    assert!(step(&mut r, observed("a", 3, Observation::Exited)).is_empty());
+    assert!(step(&mut r, observed("a", 3, Observation::Stopped)).is_empty());
+    assert_eq!(
+        names(&step(&mut r, observed("b", 4, Observation::Stopped))),
+        ["exit Stopped"]
+    );
 }
 
 #[test]
