@@ -40,12 +40,20 @@ pub const DEFAULT_LOG_LINES: usize = 100;
 pub const DEFAULT_EVENTS: usize = 1000;
 
 impl AppState {
-    /// The status report; 503 once the reconciler is gone.
+    /// The status report with every child's usage; 503 once the reconciler is gone.
     pub(super) async fn status_report(&self) -> Result<StatusReport, HttpError> {
-        self.control
+        let mut report = self
+            .control
             .ask(|reply| Request::Status { reply })
             .await
-            .ok_or_else(HttpError::unavailable)
+            .ok_or_else(HttpError::unavailable)?;
+        // The usage reads happen here, on a blocking thread: not on the reconciler.
+        tokio::task::spawn_blocking(move || {
+            report.read_usage();
+            report
+        })
+        .await
+        .map_err(|_| HttpError::unavailable())
     }
 
     /// 404 for `name`, with suggestions from the children that exist.

@@ -19,6 +19,7 @@ use crate::manifest::DesiredSet;
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::model::{Kind, Manifest, Schedule};
 use crate::plan::Plan;
+use crate::supervise::ChildHandle;
 use crate::supervise::cgroup::{Detection, Usage};
 use crate::supervise::limits::Enforcement;
 use crate::supervise::logs::FileHealth;
@@ -77,6 +78,12 @@ pub enum Request {
     Scheduled {
         /// Where the answer goes.
         reply: oneshot::Sender<Vec<ScheduledChild>>,
+    },
+    /// How many reloads were applied and how long the last took (ms), for the metrics: a
+    /// constant-time answer where a whole status would cost O(children).
+    Reloads {
+        /// Where the answer goes.
+        reply: oneshot::Sender<(u64, Option<f64>)>,
     },
     /// Rescan the manifest directory now.
     Reload {
@@ -154,9 +161,34 @@ impl Control {
     }
 }
 
+/// The children of a [`StatusReport`] whose usage is still to be read, by index.
+#[derive(Clone, Default)]
+pub struct PendingUsage(pub(super) Vec<(usize, ChildHandle)>);
+
+impl std::fmt::Debug for PendingUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PendingUsage({} children)", self.0.len())
+    }
+}
+
+impl StatusReport {
+    /// Reads the usage of every child that runs a process (a few cgroup or `/proc` reads
+    /// each): blocking, so off the async threads and never on the reconciler.
+    pub fn read_usage(&mut self) {
+        for (index, handle) in std::mem::take(&mut self.pending_usage.0) {
+            if let Some(child) = self.children.get_mut(index) {
+                child.usage = Some(handle.usage());
+            }
+        }
+    }
+}
+
 /// The status of every child, and the manifest errors in force.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct StatusReport {
+    /// The children whose `usage` [`StatusReport::read_usage`] fills in; not sent.
+    #[serde(skip)]
+    pub pending_usage: PendingUsage,
     /// The desired-set generation in force.
     pub generation: u64,
     /// Every child, by name.

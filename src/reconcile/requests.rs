@@ -65,6 +65,9 @@ impl Shell {
             Request::Scheduled { reply } => {
                 let _ = reply.send(self.core.scheduled());
             }
+            Request::Reloads { reply } => {
+                let _ = reply.send((self.reloads, self.last_reload_ms));
+            }
             Request::Reload { peer, reply } => {
                 self.audit(None, "reload", (peer.uid, peer.pid), None, true);
                 self.watcher.rescan_now();

@@ -4,13 +4,13 @@
 use crate::schedule::slots::next_run;
 use std::sync::Arc;
 
-use super::control::{ChildDetail, ChildStatus, LimitStatus, StatusReport};
+use super::control::{ChildDetail, ChildStatus, LimitStatus, PendingUsage, StatusReport};
 use super::core::{Hold, Phase};
 use super::run::Shell;
 use super::state::State;
 use crate::manifest::ChildSpec;
 use crate::plan::{Observed, ObservedChild};
-use crate::supervise::child::ChildState;
+use crate::supervise::child::{ChildHandle, ChildState};
 use crate::supervise::limits::LimitReport;
 
 impl Shell {
@@ -50,14 +50,27 @@ impl Shell {
             .collect()
     }
 
+    /// Every child's status, without the usage figures: those are read by the requester
+    /// ([`StatusReport::read_usage`]), because at thousands of children they are thousands
+    /// of cgroup file reads, which would hold up the reconciler.
     pub(super) fn status(&self) -> StatusReport {
+        let names = self.names();
+        let mut pending = Vec::new();
+        let children = names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                let (status, handle) = self.child_status_and_handle(name);
+                if let Some(handle) = handle.filter(|_| status.pid.is_some()) {
+                    pending.push((index, handle.clone()));
+                }
+                status
+            })
+            .collect();
         StatusReport {
             generation: self.core.desired().generation,
-            children: self
-                .names()
-                .iter()
-                .map(|name| self.child_status(name))
-                .collect(),
+            children,
+            pending_usage: PendingUsage(pending),
             errors: self.errors.clone(),
             reloads: self.reloads,
             last_reload_ms: self.last_reload_ms,
@@ -67,7 +80,17 @@ impl Shell {
         }
     }
 
+    /// One child's status, its usage read now.
     fn child_status(&self, name: &str) -> ChildStatus {
+        let (mut status, handle) = self.child_status_and_handle(name);
+        if let Some(handle) = handle.filter(|_| status.pid.is_some()) {
+            status.usage = Some(handle.usage());
+        }
+        status
+    }
+
+    /// One child's status without usage, and the handle of its serving incarnation.
+    fn child_status_and_handle(&self, name: &str) -> (ChildStatus, Option<&ChildHandle>) {
         let desired = self.core.desired().children.get(name);
         let slot = self.core.slots().get(name);
         let run = slot.and_then(|slot| slot.current.as_ref());
@@ -132,7 +155,6 @@ impl Shell {
             }
             status.uptime_secs = live.started.map(|at| at.elapsed().as_secs_f64());
             status.limits = limit_statuses(spec, &live.limits);
-            status.usage = live.pid.map(|_| handle.usage());
         }
         let hold = slot.and_then(|slot| slot.hold.as_ref());
         match (hold, run) {
@@ -179,7 +201,7 @@ impl Shell {
                 status.reason = record.reason.clone();
             }
         }
-        status
+        (status, handle)
     }
 
     /// "waiting for db (ready), migrate (completed)": the unmet dependencies.

@@ -164,11 +164,10 @@ async fn feed(tally: Arc<Tally>, control: Control, closing: CancellationToken) {
         reload |= tally.count(&event);
     }
     loop {
-        if std::mem::take(&mut reload) {
-            let report = control.ask(|reply| Request::Status { reply }).await;
-            if let Some(report) = report {
-                tally.reloaded(report.reloads, report.last_reload_ms);
-            }
+        if std::mem::take(&mut reload)
+            && let Some((reloads, last_ms)) = control.ask(|reply| Request::Reloads { reply }).await
+        {
+            tally.reloaded(reloads, last_ms);
         }
         let received = tokio::select! {
             received = live.recv() => received,

@@ -3,13 +3,13 @@
 //! From its cgroup where it has one (v2 `memory.current`, `memory.peak`, `cpu.stat`, `pids.current`; v1
 //! `memory.usage_in_bytes`, `memory.max_usage_in_bytes`, `cpuacct.usage`, `pids.current`), else from `/proc`
 //! over its process group. Read when asked (`herder status`), never on a timer: one `pread` per counter of a
-//! child, on descriptors opened at its first reading (within a budget of a quarter of `RLIMIT_NOFILE`).
+//! child, on descriptors opened at its first reading while the descriptor table is less than half full.
 
 use std::fs::File;
 use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -49,41 +49,28 @@ pub fn keyed(text: &str, key: &str) -> Option<u64> {
 /// an open, a read and a close, which is most of the cost of a reading.
 #[derive(Debug)]
 enum Counter {
-    /// Kept open; counts against [`KEPT`].
+    /// Kept open.
     Open(File),
-    /// Opened per reading: the descriptor budget was spent, or the first open failed.
+    /// Opened per reading: descriptors are scarce, or the first open failed.
     Path(PathBuf),
 }
 
-/// Counter descriptors kept open across all children, at most [`kept_limit`].
-static KEPT: AtomicUsize = AtomicUsize::new(0);
-
-/// How many counter descriptors may stay open: a quarter of the soft `RLIMIT_NOFILE`
-/// (herder raises it to the hard limit at start; each child also needs two pipes).
-fn kept_limit() -> usize {
-    static LIMIT: OnceLock<usize> = OnceLock::new();
-    *LIMIT.get_or_init(|| {
-        let soft = os::nofile_limit().map_or(1024, |(soft, _)| soft);
-        usize::try_from(soft / 4).unwrap_or(usize::MAX)
-    })
+/// Counters stay open only while descriptor numbers are below half the soft
+/// `RLIMIT_NOFILE`. The kernel hands out the lowest free number, so a descriptor at or
+/// above that line means the table is at least half full: the rest is left to what a child
+/// cannot do without (its pipes, its OOM eventfd, a new spawn).
+fn keep_below() -> u64 {
+    static LIMIT: OnceLock<u64> = OnceLock::new();
+    *LIMIT.get_or_init(|| os::nofile_limit().map_or(1024, |(soft, _)| soft) / 2)
 }
 
 impl Counter {
     fn new(path: PathBuf) -> Self {
-        let admitted = KEPT
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |kept| {
-                (kept < kept_limit()).then_some(kept + 1)
-            })
-            .is_ok();
-        if !admitted {
-            return Self::Path(path);
-        }
         match File::open(&path) {
-            Ok(file) => Self::Open(file),
-            Err(_) => {
-                KEPT.fetch_sub(1, Ordering::Relaxed);
-                Self::Path(path)
+            Ok(file) if u64::try_from(file.as_raw_fd()).is_ok_and(|fd| fd < keep_below()) => {
+                Self::Open(file)
             }
+            _ => Self::Path(path),
         }
     }
 
@@ -100,14 +87,6 @@ impl Counter {
 
     fn number(&self) -> Option<u64> {
         self.text()?.trim().parse().ok()
-    }
-}
-
-impl Drop for Counter {
-    fn drop(&mut self) {
-        if let Self::Open(_) = self {
-            KEPT.fetch_sub(1, Ordering::Relaxed);
-        }
     }
 }
 

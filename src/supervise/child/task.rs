@@ -18,40 +18,41 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::os::fd::OwnedFd;
-
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::signal::Signal;
-use tokio::io::AsyncReadExt;
-use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 
 use super::ChildContext;
 use super::cgroup::ActorCgroup;
-use super::command::{Ack, ChildCommand, CommandError};
-use super::config::{self, RunConfig};
+use super::command::{Ack, ChildCommand};
+use super::config::RunConfig;
 use super::handle::ChildHandle;
-use super::notified::{self, NotifyView};
+use super::notified::NotifyView;
 use super::state::{ChildState, Effect, Input, Machine};
 use super::status::ChildStatus;
-use crate::error_chain::ErrorChain;
 use crate::manifest::ChildSpec;
 use crate::supervise::backoff::{Backoff, FastRand};
 use crate::supervise::cgroup::ChildCgroup;
 use crate::supervise::cgroup::usage::Meter;
 use crate::supervise::event::{ChildEvent, ChildEventKind};
-use crate::supervise::limits::{self, LimitReport};
+use crate::supervise::limits;
 use crate::supervise::logs::ChildLog;
-use crate::supervise::logs::pump::{self, LineWatch};
-use crate::supervise::logs::redact;
-use crate::supervise::memwatch::{self, MemoryWatch};
-use crate::supervise::notify::NotifySocket;
+use crate::supervise::memwatch::MemoryWatch;
 use crate::supervise::os::{self, ExitStatus};
-use crate::supervise::ports;
-use crate::supervise::probe::{self, Check, Counter, ExecEnv, ProbeSpec, Verdict};
+use crate::supervise::probe::Counter;
 use crate::supervise::reaper::ExitReceiver;
 use crate::supervise::spawn::{Spawned, Spawner};
+
+mod control;
+mod group;
+mod probes;
+mod readiness;
+mod spawning;
+mod wait;
+
+use wait::{
+    cgroup_changed, changed, notify_changed, recv_internal, wait_exit, wait_memory, wait_spawn,
+};
 
 /// While waiting for a stopped group's last member, re-check at least this often (members reaped by a parent
 /// other than herder do not wake the reaper).
@@ -74,9 +75,6 @@ struct SpawnOutcome {
     /// A stop arrived while it waited for a declared port: nothing was spawned.
     cancelled: bool,
 }
-
-/// How much a child may write to its notification descriptor before the newline.
-const NOTIFICATION_BYTES: usize = 4096;
 
 enum Internal {
     Probe {
@@ -363,47 +361,6 @@ impl Actor {
         }
     }
 
-    /// Feeds `GroupGone` once nothing of the run is left: its cgroup is empty, else its process group is gone.
-    fn group_check(&mut self, now: Instant) {
-        let Some(pid) = self.machine.state().pid() else {
-            return;
-        };
-        let alive = match &self.cgroup {
-            Some(cg) => cg.is_populated(),
-            None => os::group_exists(pid),
-        };
-        if !alive {
-            self.feed(Input::GroupGone, now);
-        }
-    }
-
-    /// Reports OOM kills and pids-limit refusals the cgroup counted since the last look.
-    fn cgroup_news(&mut self) {
-        let Some(cg) = self.cgroup.as_mut() else {
-            return;
-        };
-        let news = cg.news();
-        let limits = &self.spec.manifest.resource_limits;
-        if news.oom_kills > 0 {
-            self.emit(ChildEventKind::OomKilled {
-                limit: limits.memory.map(|m| m.0),
-            });
-        }
-        if news.pids_max > 0 {
-            self.emit(ChildEventKind::PidsLimit {
-                limit: limits.processes,
-            });
-        }
-    }
-
-    /// How each limit is enforced for this incarnation.
-    fn limit_report(&self) -> LimitReport {
-        limits::report(
-            &self.spec.manifest.resource_limits,
-            self.cgroup.as_ref().map(|cg| &*cg.cgroup),
-        )
-    }
-
     fn next_deadline(&self) -> Option<Instant> {
         let mut earliest: Option<Instant> = None;
         let mut consider = |t: Option<Instant>| {
@@ -461,45 +418,6 @@ impl Actor {
         }
     }
 
-    fn probe_spec(&self, which: Which) -> Option<&ProbeSpec> {
-        match which {
-            Which::Readiness => self.cfg.readiness.as_ref(),
-            Which::Liveness => self.cfg.liveness.as_ref(),
-        }
-    }
-
-    fn slot(&mut self, which: Which) -> &mut ProbeSlot {
-        match which {
-            Which::Readiness => &mut self.readiness,
-            Which::Liveness => &mut self.liveness,
-        }
-    }
-
-    fn launch_probe(&mut self, which: Which) {
-        let Some(spec) = self.probe_spec(which).cloned() else {
-            self.slot(which).next = None;
-            return;
-        };
-        let slot = self.slot(which);
-        slot.next = None;
-        slot.in_flight = true;
-        let run = self.run;
-        let tx = self.inbox_sender();
-        let child = Arc::clone(&self.spec);
-        let herder_env = Arc::clone(&self.ctx.herder_env);
-        tokio::spawn(async move {
-            let result = match &spec.check {
-                Check::Exec { .. } => match config::exec_env(&child, &herder_env).await {
-                    Ok(exec_env) => probe::attempt(&spec.check, spec.timeout, &exec_env).await,
-                    Err(e) => Err(format!("exec: {}", ErrorChain::inline(&e))),
-                },
-                check => probe::attempt(check, spec.timeout, &ExecEnv::default()).await,
-            };
-            // The actor may have ended; the result is then moot.
-            let _ = tx.send(Internal::Probe { run, which, result });
-        });
-    }
-
     /// A sender of internal messages, creating the channel on first use.
     fn inbox_sender(&mut self) -> mpsc::UnboundedSender<Internal> {
         let (tx, _) = self.inbox.get_or_insert_with(mpsc::unbounded_channel);
@@ -532,243 +450,6 @@ impl Actor {
                 self.publish();
             }
             _ => tracing::trace!(child = %self.spec.name, "ignored a result of an earlier run"),
-        }
-    }
-
-    fn on_spawned(&mut self, spawned: Spawned, now: Instant) {
-        let pid = spawned.pid;
-        self.run_started = now;
-        self.exit = Some(spawned.exit);
-        if let (Some(sf), Some(start)) = (&self.ctx.state_file, spawned.start_time) {
-            sf.record(&self.spec.name, pid, start);
-            self.recorded_pid = Some(pid);
-        }
-        if let Some(cg) = self.cgroup.as_mut() {
-            cg.begin_run();
-        }
-        if let Some(limit) = self.cfg.memory_limit
-            && limits::memory_by_watchdog(&self.limit_report())
-        {
-            self.memory = memwatch::watch(pid, limit);
-        }
-        let line_regex = match self.cfg.readiness.as_ref().map(|r| &r.check) {
-            Some(Check::LogLine(regex)) => Some(regex.clone()),
-            _ => None,
-        };
-        let watch = match line_regex {
-            Some(regex) => {
-                let (tx, rx) = oneshot::channel();
-                let run = self.run;
-                let internal = self.inbox_sender();
-                tokio::spawn(async move {
-                    if rx.await.is_ok() {
-                        // The actor may have ended; the match is then moot.
-                        let _ = internal.send(Internal::LogMatched { run });
-                    }
-                });
-                Some(LineWatch { regex, matched: tx })
-            }
-            None => None,
-        };
-        tokio::spawn(pump::pump(
-            spawned.stdout,
-            spawned.stderr,
-            Arc::clone(&self.log),
-            self.incarnation,
-            watch,
-        ));
-        self.feed(Input::Spawned { pid }, now);
-        if std::mem::take(&mut self.ready_early)
-            && matches!(self.machine.state(), ChildState::Starting { .. })
-        {
-            self.feed(Input::Ready, now);
-        }
-    }
-
-    fn on_probe(&mut self, which: Which, result: Result<(), String>, now: Instant) {
-        let Some(spec) = self.probe_spec(which).cloned() else {
-            return;
-        };
-        let in_start_period = now < self.run_started + spec.start_period;
-        let slot = self.slot(which);
-        slot.in_flight = false;
-        let verdict = slot.counter.record(result.is_ok(), in_start_period, &spec);
-        let live = match which {
-            Which::Readiness => matches!(self.machine.state(), ChildState::Starting { .. }),
-            Which::Liveness => matches!(self.machine.state(), ChildState::Running { .. }),
-        };
-        if live {
-            self.slot(which).next = Some(now + spec.interval);
-        }
-        let reason = result.err().unwrap_or_default();
-        match (which, verdict) {
-            (Which::Readiness, Some(Verdict::Passed)) if live => self.feed(Input::Ready, now),
-            (Which::Readiness, Some(Verdict::Failed)) if live => {
-                self.emit(ChildEventKind::NotReady { reason });
-            }
-            (Which::Liveness, Some(Verdict::Passed)) => {
-                if self.healthy == Some(false) {
-                    self.emit(ChildEventKind::Healthy);
-                }
-                self.healthy = Some(true);
-                self.publish();
-            }
-            (Which::Liveness, Some(Verdict::Failed)) if live => {
-                self.healthy = Some(false);
-                self.feed(Input::Unhealthy { reason }, now);
-            }
-            _ => {}
-        }
-    }
-
-    fn command(&mut self, cmd: ChildCommand, now: Instant) {
-        let name = self.spec.name.clone();
-        match cmd {
-            ChildCommand::Stop(reply) => {
-                if self.machine.state().is_terminal() {
-                    // Nothing runs: the machine confirms with `Stopped` at once.
-                    self.feed(Input::Stop, now);
-                    // The receiver may have given up waiting.
-                    let _ = reply.send(Ok(()));
-                } else {
-                    self.stop_acks.push(reply);
-                    self.feed(Input::Stop, now);
-                }
-            }
-            ChildCommand::Restart(reply) => {
-                self.feed(Input::Restart, now);
-                let _ = reply.send(Ok(()));
-            }
-            ChildCommand::Pause(reply) => {
-                let ack = self.freeze(true).map(|()| {
-                    self.paused = true;
-                    self.publish();
-                });
-                let _ = reply.send(ack);
-            }
-            ChildCommand::Resume(reply) => {
-                let ack = self.freeze(false).map(|()| {
-                    self.paused = false;
-                    let interval = |p: &Option<ProbeSpec>| p.as_ref().map(|p| now + p.interval);
-                    if !self.readiness.in_flight && self.readiness.next.is_none() {
-                        self.readiness.next = interval(&self.cfg.readiness);
-                    }
-                    if !self.liveness.in_flight && self.liveness.next.is_none() {
-                        self.liveness.next = interval(&self.cfg.liveness);
-                    }
-                    self.publish();
-                });
-                let _ = reply.send(ack);
-            }
-            ChildCommand::Signal(sig, reply) => {
-                let _ = reply.send(self.signal_live(sig));
-            }
-            ChildCommand::Update(spec, reply) => {
-                let ack = match RunConfig::from_manifest(&spec.manifest) {
-                    Ok(cfg) => {
-                        self.apply_update(spec, cfg, now);
-                        Ok(())
-                    }
-                    Err(e) => Err(CommandError::Update {
-                        name,
-                        message: e.to_string(),
-                    }),
-                };
-                let _ = reply.send(ack);
-            }
-        }
-    }
-
-    fn apply_update(&mut self, spec: Arc<ChildSpec>, cfg: RunConfig, now: Instant) {
-        let backoff_changed = cfg.backoff != self.cfg.backoff;
-        let readiness_changed = cfg.readiness != self.cfg.readiness;
-        let liveness_changed = cfg.liveness != self.cfg.liveness;
-        self.log.set_rotation(cfg.rotation);
-        let memory_changed = cfg.memory_limit != self.cfg.memory_limit;
-        let open_files = spec.manifest.resource_limits.open_files;
-        let open_files_changed = open_files != self.spec.manifest.resource_limits.open_files;
-        let effects = self
-            .machine
-            .update(cfg.policy.clone(), backoff_changed.then_some(cfg.backoff));
-        self.cfg = cfg;
-        self.spec = spec;
-        if readiness_changed {
-            self.readiness = ProbeSlot::default();
-            if matches!(self.machine.state(), ChildState::Starting { .. }) {
-                self.readiness.next = self.cfg.readiness.as_ref().map(|_| now);
-            }
-        }
-        if liveness_changed {
-            self.liveness = ProbeSlot::default();
-            self.healthy = None;
-            if matches!(self.machine.state(), ChildState::Running { .. }) {
-                self.liveness.next = self.cfg.liveness.as_ref().map(|p| now + p.interval);
-            }
-        }
-        if let Some(cg) = &self.cgroup
-            && let Err(error) = crate::supervise::cgroup::limits::apply(
-                &cg.cgroup,
-                &self.spec.manifest.resource_limits,
-            )
-        {
-            tracing::warn!(child = %self.spec.name, error = %ErrorChain::inline(&error).to_string(), "cannot apply the new limits");
-            self.emit(ChildEventKind::CgroupFallback {
-                reason: ErrorChain::inline(&error).to_string(),
-            });
-        }
-        if memory_changed
-            && limits::memory_by_watchdog(&self.limit_report())
-            && let Some(pid) = self.machine.state().pid()
-        {
-            self.memory = self
-                .cfg
-                .memory_limit
-                .and_then(|limit| memwatch::watch(pid, limit));
-        }
-        if open_files_changed
-            && let (Some(pid), Some(limit)) = (self.machine.state().pid(), open_files)
-            && let Err(error) = os::set_open_files(pid, limit)
-        {
-            tracing::warn!(child = %self.spec.name, %error, "cannot apply open_files to the running process");
-        }
-        // A probe result of the old probe may still arrive; it is counted against the new one, which is harmless.
-        self.apply(effects, now);
-        self.publish();
-    }
-
-    /// Pause (`true`) or resume: the cgroup's freezer where there is one, else SIGSTOP / SIGCONT to the group.
-    fn freeze(&mut self, frozen: bool) -> Ack {
-        let live = self.machine.state().pid().is_some();
-        match self.cgroup.as_mut() {
-            Some(cg) if live && cg.can_freeze() => {
-                cg.set_frozen(frozen).map_err(|e| CommandError::Signal {
-                    name: self.spec.name.clone(),
-                    message: format!("cannot freeze the cgroup: {e}"),
-                })
-            }
-            _ => self.signal_live(if frozen { libc::SIGSTOP } else { libc::SIGCONT }),
-        }
-    }
-
-    fn signal_live(&self, sig: i32) -> Ack {
-        let name = self.spec.name.clone();
-        let pid = match self.machine.state() {
-            ChildState::Starting { pid, .. }
-            | ChildState::Running { pid, .. }
-            | ChildState::Stopping { pid, .. } => *pid,
-            _ => return Err(CommandError::NotRunning(name)),
-        };
-        let signal = Signal::try_from(sig).map_err(|e| CommandError::Signal {
-            name: name.clone(),
-            message: e.to_string(),
-        })?;
-        match os::signal_group(pid, signal) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(CommandError::NotRunning(name)),
-            Err(e) => Err(CommandError::Signal {
-                name,
-                message: e.to_string(),
-            }),
         }
     }
 
@@ -850,221 +531,6 @@ impl Actor {
         self.publish();
     }
 
-    /// Releases what belongs to a run whose process is gone.
-    fn end_run_resources(&mut self) {
-        self.memory = None;
-        if let (Some(sf), Some(pid)) = (&self.ctx.state_file, self.recorded_pid.take()) {
-            sf.forget(pid);
-        }
-    }
-
-    fn start_run(&mut self) {
-        self.run += 1;
-        self.exit = None;
-        self.memory = None;
-        self.readiness = ProbeSlot::default();
-        self.liveness = ProbeSlot::default();
-        self.healthy = None;
-        self.paused = false;
-        let spec = Arc::clone(&self.spec);
-        let herder_env = Arc::clone(&self.ctx.herder_env);
-        let existing = self.cgroup.as_ref().map(|cg| Arc::clone(&cg.cgroup));
-        let tree = match (&existing, self.cgroup_tried) {
-            (None, false) => self.ctx.cgroups.clone(),
-            _ => None,
-        };
-        self.cgroup_tried = true;
-        let incarnation = self.incarnation;
-        // Replacing the receiver of an earlier run's spawn makes that spawn's process unowned: it is killed below.
-        let (tx, rx) = oneshot::channel();
-        self.spawning = Some(rx);
-        let (cancel_tx, mut cancel) = oneshot::channel();
-        self.spawn_cancel = Some(cancel_tx);
-        let notify_env = self.open_notify_socket();
-        self.ready_early = false;
-        let notification_fd = self.open_notification_fd();
-        self.port_holder = None;
-        let inbox = self.inbox_sender();
-        let run = self.run;
-        let log = Arc::clone(&self.log);
-        tokio::spawn(async move {
-            let mut outcome = SpawnOutcome {
-                result: Err(String::new()),
-                made: None,
-                fallback: None,
-                cancelled: false,
-            };
-            // Nothing is made while a declared port is held by someone else.
-            let manifest = &spec.manifest;
-            if !manifest.ports.is_empty() {
-                let report = |holder| {
-                    let _ = inbox.send(Internal::PortHeld { run, holder });
-                };
-                let ports = manifest.ports.iter().map(|port| port.0.clone()).collect();
-                let name = manifest.name.clone();
-                if !ports::wait_until_free(ports, name, manifest.replicas, report, &mut cancel)
-                    .await
-                {
-                    outcome.cancelled = true;
-                    let _ = tx.send(outcome);
-                    return;
-                }
-            }
-            if let Some(tree) = tree {
-                match make_cgroup(&tree, &spec, incarnation) {
-                    Ok(cgroup) => outcome.made = Some(cgroup),
-                    Err(reason) => outcome.fallback = Some(reason),
-                }
-            }
-            let cgroup = existing.or_else(|| outcome.made.clone());
-            outcome.result = async {
-                let mut request = config::request(&spec, &herder_env)
-                    .await
-                    .map_err(|e| ErrorChain::inline(&e).to_string())?;
-                request.env.extend(notify_env?);
-                request.extra_fd = notification_fd?;
-                if let Some(cgroup) = &cgroup {
-                    request.cgroups = cgroup
-                        .procs_files()
-                        .map_err(|e| format!("cannot open the child's cgroup: {e}"))?;
-                }
-                // Before the process exists: its first line is redacted already.
-                log.add_secrets(redact::secret_values(&spec.manifest, &request.env));
-                let spawner = Spawner::global().map_err(|e| e.to_string())?;
-                let spawned = spawner
-                    .spawn(request)
-                    .await
-                    .map_err(|e| ErrorChain::inline(&e).to_string())?;
-                Ok(spawned)
-            }
-            .await;
-            if let Err(SpawnOutcome {
-                result: Ok(spawned),
-                made,
-                ..
-            }) = tx.send(outcome)
-            {
-                // The actor is gone or has moved on to another run: nobody would ever stop this process.
-                let _ = os::signal_group(spawned.pid, Signal::SIGKILL);
-                if let Some(cgroup) = made {
-                    cgroup.dirs.kill();
-                }
-            }
-        });
-    }
-
-    /// Binds this run's notify socket when the child speaks sd_notify and starts its
-    /// reader; returns the variables that name it to the child, or why it cannot have one.
-    fn open_notify_socket(&mut self) -> Result<Vec<(String, String)>, String> {
-        self.notify = None;
-        self.notify_seen = NotifyView::default();
-        if !self.cfg.uses_notify() {
-            return Ok(Vec::new());
-        }
-        let socket = NotifySocket::bind(&self.spec.name, self.incarnation, self.run)
-            .map_err(|e| format!("cannot make the notify socket: {e}"))?;
-        let mut env = vec![("NOTIFY_SOCKET".to_owned(), socket.env_value())];
-        if let Some(period) = self.cfg.watchdog() {
-            env.push(("WATCHDOG_USEC".to_owned(), period.as_micros().to_string()));
-        }
-        let (tx, rx) = watch::channel(NotifyView::default());
-        self.notify = Some(rx);
-        tokio::spawn(notified::read(
-            socket,
-            self.status_tx.subscribe(),
-            self.run,
-            self.log.redactor(),
-            tx,
-        ));
-        Ok(env)
-    }
-
-    /// With `readiness: {notification_fd: N}`: a pipe whose write end the child gets at N,
-    /// and a task that reports the first newline on its read end.
-    fn open_notification_fd(&mut self) -> Result<Option<(OwnedFd, u32)>, String> {
-        let Some(Check::NotificationFd(target)) = self.cfg.readiness.as_ref().map(|r| &r.check)
-        else {
-            return Ok(None);
-        };
-        let target = *target;
-        let cannot = |e: nix::Error| format!("cannot make the notification pipe: {e}");
-        let (read, write) =
-            nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(cannot)?;
-        // Only the read end is ours to poll; the child's end blocks as a pipe normally does.
-        let flags = OFlag::from_bits_truncate(fcntl(&write, FcntlArg::F_GETFL).map_err(cannot)?);
-        fcntl(&write, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK)).map_err(cannot)?;
-        let receiver = pipe::Receiver::from_owned_fd(read)
-            .map_err(|e| format!("cannot watch the notification pipe: {e}"))?;
-        let (run, inbox, name) = (self.run, self.inbox_sender(), self.spec.name.clone());
-        tokio::spawn(async move {
-            let mut receiver = receiver;
-            let mut seen = 0usize;
-            let mut buf = [0u8; 512];
-            // At most NOTIFICATION_BYTES before the newline; end of file (the child closed it) is no.
-            while seen < NOTIFICATION_BYTES {
-                match receiver.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) if buf[..n].contains(&b'\n') => {
-                        let _ = inbox.send(Internal::FdReady { run });
-                        return;
-                    }
-                    Ok(n) => seen += n,
-                }
-            }
-            tracing::warn!(child = %name, fd = target, "the notification descriptor ended without a newline: not ready by it");
-        });
-        Ok(Some((write, target)))
-    }
-
-    /// Acts on what the notify socket heard since the last look.
-    fn on_notify(&mut self, now: Instant) {
-        let Some(view) = self
-            .notify
-            .as_mut()
-            .map(|rx| rx.borrow_and_update().clone())
-        else {
-            return;
-        };
-        let seen = std::mem::replace(&mut self.notify_seen, view.clone());
-        if (seen.refused + 1..=view.refused).any(u64::is_power_of_two) {
-            // 1st, 2nd, 4th, 8th…: a flood of refusals costs a few log lines, not one each.
-            tracing::warn!(
-                child = %self.spec.name,
-                refused = view.refused,
-                reason = view.last_refusal.as_deref().unwrap_or_default(),
-                "refused a notification"
-            );
-        }
-        let by_notify = matches!(
-            self.cfg.readiness.as_ref().map(|r| &r.check),
-            Some(Check::Notify)
-        );
-        if view.ready && by_notify && matches!(self.machine.state(), ChildState::Starting { .. }) {
-            self.feed(Input::Ready, now);
-        }
-        if view.pings > seen.pings && self.watchdog_from.is_some() {
-            self.watchdog_from = Some(now);
-            if self.healthy != Some(true) {
-                if self.healthy == Some(false) {
-                    self.emit(ChildEventKind::Healthy);
-                }
-                self.healthy = Some(true);
-            }
-        }
-        if view.triggered && !seen.triggered && self.cfg.watchdog().is_some() {
-            let reason = "the child asked to be restarted (WATCHDOG=trigger)".to_owned();
-            self.watchdog_from = None;
-            self.healthy = Some(false);
-            self.feed(Input::Unhealthy { reason }, now);
-        }
-        self.publish();
-    }
-
-    /// When the watchdog fires unless a `WATCHDOG=1` comes first.
-    fn watchdog_deadline(&self) -> Option<Instant> {
-        Some(self.watchdog_from? + self.cfg.watchdog()?)
-    }
-
     fn emit(&self, kind: ChildEventKind) {
         let event = ChildEvent {
             name: self.spec.name.clone(),
@@ -1114,97 +580,4 @@ impl Actor {
 
 fn mib(bytes: u64) -> String {
     format!("{:.1}Mi", bytes as f64 / (1024.0 * 1024.0))
-}
-
-/// Makes the incarnation's cgroup and writes its limits; the error is the reason the child falls back.
-fn make_cgroup(
-    tree: &crate::supervise::cgroup::Tree,
-    spec: &ChildSpec,
-    incarnation: u64,
-) -> Result<Arc<ChildCgroup>, String> {
-    let cgroup = ChildCgroup::create(tree, &spec.name, incarnation)
-        .map_err(|e| ErrorChain::inline(&e).to_string())?;
-    if let Err(e) = crate::supervise::cgroup::limits::apply(&cgroup, &spec.manifest.resource_limits)
-    {
-        let reason = ErrorChain::inline(&e).to_string();
-        // Nothing was started in it yet.
-        let _ = cgroup.dirs.remove_when_empty();
-        return Err(reason);
-    }
-    Ok(Arc::new(cgroup))
-}
-
-async fn wait_spawn(spawning: &mut Option<oneshot::Receiver<SpawnOutcome>>) -> SpawnOutcome {
-    match spawning {
-        Some(rx) => rx.await.unwrap_or_else(|_| SpawnOutcome {
-            result: Err("the spawn task ended without an answer".to_owned()),
-            made: None,
-            fallback: None,
-            cancelled: false,
-        }),
-        None => std::future::pending().await,
-    }
-}
-
-async fn cgroup_changed(cgroup: &mut Option<ActorCgroup>) {
-    match cgroup.as_mut().and_then(ActorCgroup::changes) {
-        Some(rx) => {
-            if rx.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-        None => std::future::pending().await,
-    }
-}
-
-async fn recv_internal(
-    inbox: &mut Option<(
-        mpsc::UnboundedSender<Internal>,
-        mpsc::UnboundedReceiver<Internal>,
-    )>,
-) -> Option<Internal> {
-    match inbox {
-        Some((_, rx)) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn notify_changed(notify: &mut Option<watch::Receiver<NotifyView>>) {
-    match notify {
-        Some(rx) => {
-            if rx.changed().await.is_err() {
-                // The reader ended (its socket failed): nothing more will come.
-                *notify = None;
-            }
-        }
-        None => std::future::pending().await,
-    }
-}
-
-async fn wait_exit(exit: &mut Option<ExitReceiver>) -> ExitStatus {
-    match exit {
-        Some(rx) => rx.await.unwrap_or_else(|_| ExitStatus::unknown()),
-        None => std::future::pending().await,
-    }
-}
-
-async fn wait_memory(memory: &mut Option<(MemoryWatch, oneshot::Receiver<u64>)>) -> u64 {
-    match memory {
-        Some((_, rx)) => match rx.await {
-            Ok(rss) => rss,
-            Err(_) => std::future::pending().await,
-        },
-        None => std::future::pending().await,
-    }
-}
-
-async fn changed(rx: &mut Option<watch::Receiver<u64>>) {
-    match rx {
-        Some(rx) => {
-            if rx.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-        None => std::future::pending().await,
-    }
 }

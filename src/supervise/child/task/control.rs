@@ -1,0 +1,173 @@
+//! Commands from the handles: stop, restart, pause and resume, signals, and live updates of the manifest.
+
+use std::sync::Arc;
+
+use nix::sys::signal::Signal;
+use tokio::time::Instant;
+
+use super::{Actor, ProbeSlot};
+use crate::error_chain::ErrorChain;
+use crate::manifest::ChildSpec;
+use crate::supervise::child::command::{Ack, ChildCommand, CommandError};
+use crate::supervise::child::config::RunConfig;
+use crate::supervise::child::state::{ChildState, Input};
+use crate::supervise::event::ChildEventKind;
+use crate::supervise::limits;
+use crate::supervise::memwatch;
+use crate::supervise::os;
+use crate::supervise::probe::ProbeSpec;
+
+impl Actor {
+    pub(super) fn command(&mut self, cmd: ChildCommand, now: Instant) {
+        let name = self.spec.name.clone();
+        match cmd {
+            ChildCommand::Stop(reply) => {
+                if self.machine.state().is_terminal() {
+                    // Nothing runs: the machine confirms with `Stopped` at once.
+                    self.feed(Input::Stop, now);
+                    // The receiver may have given up waiting.
+                    let _ = reply.send(Ok(()));
+                } else {
+                    self.stop_acks.push(reply);
+                    self.feed(Input::Stop, now);
+                }
+            }
+            ChildCommand::Restart(reply) => {
+                self.feed(Input::Restart, now);
+                let _ = reply.send(Ok(()));
+            }
+            ChildCommand::Pause(reply) => {
+                let ack = self.freeze(true).map(|()| {
+                    self.paused = true;
+                    self.publish();
+                });
+                let _ = reply.send(ack);
+            }
+            ChildCommand::Resume(reply) => {
+                let ack = self.freeze(false).map(|()| {
+                    self.paused = false;
+                    let interval = |p: &Option<ProbeSpec>| p.as_ref().map(|p| now + p.interval);
+                    if !self.readiness.in_flight && self.readiness.next.is_none() {
+                        self.readiness.next = interval(&self.cfg.readiness);
+                    }
+                    if !self.liveness.in_flight && self.liveness.next.is_none() {
+                        self.liveness.next = interval(&self.cfg.liveness);
+                    }
+                    self.publish();
+                });
+                let _ = reply.send(ack);
+            }
+            ChildCommand::Signal(sig, reply) => {
+                let _ = reply.send(self.signal_live(sig));
+            }
+            ChildCommand::Update(spec, reply) => {
+                let ack = match RunConfig::from_manifest(&spec.manifest) {
+                    Ok(cfg) => {
+                        self.apply_update(spec, cfg, now);
+                        Ok(())
+                    }
+                    Err(e) => Err(CommandError::Update {
+                        name,
+                        message: e.to_string(),
+                    }),
+                };
+                let _ = reply.send(ack);
+            }
+        }
+    }
+
+    pub(super) fn apply_update(&mut self, spec: Arc<ChildSpec>, cfg: RunConfig, now: Instant) {
+        let limits_before = self.spec.manifest.resource_limits.clone();
+        let backoff_changed = cfg.backoff != self.cfg.backoff;
+        let readiness_changed = cfg.readiness != self.cfg.readiness;
+        let liveness_changed = cfg.liveness != self.cfg.liveness;
+        self.log.set_rotation(cfg.rotation);
+        let memory_changed = cfg.memory_limit != self.cfg.memory_limit;
+        let open_files = spec.manifest.resource_limits.open_files;
+        let open_files_changed = open_files != self.spec.manifest.resource_limits.open_files;
+        let effects = self
+            .machine
+            .update(cfg.policy.clone(), backoff_changed.then_some(cfg.backoff));
+        self.cfg = cfg;
+        self.spec = spec;
+        if readiness_changed {
+            self.readiness = ProbeSlot::default();
+            if matches!(self.machine.state(), ChildState::Starting { .. }) {
+                self.readiness.next = self.cfg.readiness.as_ref().map(|_| now);
+            }
+        }
+        if liveness_changed {
+            self.liveness = ProbeSlot::default();
+            self.healthy = None;
+            if matches!(self.machine.state(), ChildState::Running { .. }) {
+                self.liveness.next = self.cfg.liveness.as_ref().map(|p| now + p.interval);
+            }
+        }
+        if let Some(cg) = &self.cgroup
+            && let Err(error) = crate::supervise::cgroup::limits::apply(
+                &cg.cgroup,
+                &self.spec.manifest.resource_limits,
+                &limits_before,
+            )
+        {
+            tracing::warn!(child = %self.spec.name, error = %ErrorChain::inline(&error).to_string(), "cannot apply the new limits");
+            self.emit(ChildEventKind::CgroupFallback {
+                reason: ErrorChain::inline(&error).to_string(),
+            });
+        }
+        if memory_changed
+            && limits::memory_by_watchdog(&self.limit_report())
+            && let Some(pid) = self.machine.state().pid()
+        {
+            self.memory = self
+                .cfg
+                .memory_limit
+                .and_then(|limit| memwatch::watch(pid, limit));
+        }
+        if open_files_changed
+            && let (Some(pid), Some(limit)) = (self.machine.state().pid(), open_files)
+            && let Err(error) = os::set_open_files(pid, limit)
+        {
+            tracing::warn!(child = %self.spec.name, %error, "cannot apply open_files to the running process");
+        }
+        // A probe result of the old probe may still arrive; it is counted against the new one, which is harmless.
+        self.apply(effects, now);
+        self.publish();
+    }
+
+    /// Pause (`true`) or resume: the cgroup's freezer where there is one, else SIGSTOP / SIGCONT to the group.
+    pub(super) fn freeze(&mut self, frozen: bool) -> Ack {
+        let live = self.machine.state().pid().is_some();
+        match self.cgroup.as_mut() {
+            Some(cg) if live && cg.can_freeze() => {
+                cg.set_frozen(frozen).map_err(|e| CommandError::Signal {
+                    name: self.spec.name.clone(),
+                    message: format!("cannot freeze the cgroup: {e}"),
+                })
+            }
+            _ => self.signal_live(if frozen { libc::SIGSTOP } else { libc::SIGCONT }),
+        }
+    }
+
+    pub(super) fn signal_live(&self, sig: i32) -> Ack {
+        let name = self.spec.name.clone();
+        let pid = match self.machine.state() {
+            ChildState::Starting { pid, .. }
+            | ChildState::Running { pid, .. }
+            | ChildState::Stopping { pid, .. } => *pid,
+            _ => return Err(CommandError::NotRunning(name)),
+        };
+        let signal = Signal::try_from(sig).map_err(|e| CommandError::Signal {
+            name: name.clone(),
+            message: e.to_string(),
+        })?;
+        match os::signal_group(pid, signal) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(CommandError::NotRunning(name)),
+            Err(e) => Err(CommandError::Signal {
+                name,
+                message: e.to_string(),
+            }),
+        }
+    }
+}
