@@ -560,7 +560,7 @@ async fn pause_resume_signal_and_restart_commands() {
         "the group to continue",
     )
     .await;
-    timeout(WAIT, child.signal(libc::SIGUSR1))
+    timeout(WAIT, child.signal(nix::sys::signal::Signal::SIGUSR1))
         .await
         .expect("signal")
         .expect("ok");
@@ -608,7 +608,7 @@ async fn update_in_place_changes_policy_without_a_new_process() {
         .expect("update")
         .expect("ok");
     assert_eq!(child.snapshot().pid, Some(pid), "same process");
-    timeout(WAIT, child.signal(libc::SIGKILL))
+    timeout(WAIT, child.signal(nix::sys::signal::Signal::SIGKILL))
         .await
         .expect("signal")
         .expect("ok");

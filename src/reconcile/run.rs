@@ -182,7 +182,7 @@ impl Shell {
                 match signal {
                     Signal::Sigstop => handle.pause().await,
                     Signal::Sigcont => handle.resume().await,
-                    other => handle.signal(other.number()).await,
+                    other => handle.signal(other.into()).await,
                 }
             }),
             Effect::KillAll => {

@@ -84,7 +84,7 @@ impl RunConfig {
                 restart: m.restart_policy(),
                 limit_count: m.restart.limit.count,
                 limit_window: m.restart.limit.window.get(),
-                stop_signal: m.stop.signal.number(),
+                stop_signal: m.stop.signal.into(),
                 stop_timeout: m.stop.timeout.get(),
                 has_readiness: readiness.is_some(),
             },

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use nix::sys::signal::Signal;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::command::{Ack, ChildCommand, CommandError};
@@ -78,8 +79,8 @@ impl ChildHandle {
         self.ask(ChildCommand::Resume).await
     }
 
-    /// Sends `signal` (a signal number) to the process group.
-    pub async fn signal(&self, signal: i32) -> Ack {
+    /// Sends `signal` to the process group.
+    pub async fn signal(&self, signal: Signal) -> Ack {
         self.ask(|tx| ChildCommand::Signal(signal, tx)).await
     }
 
