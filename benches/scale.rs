@@ -183,6 +183,7 @@ fn measure(herder: &Path, size: usize, events: &mpsc::Receiver<ProcEvent>) {
     let mut children = HashSet::new();
     let last_exec = collect_execs(
         events,
+        up.pid(),
         &wanted,
         size,
         &mut children,
@@ -239,7 +240,14 @@ fn measure(herder: &Path, size: usize, events: &mpsc::Receiver<ProcEvent>) {
         let renamed = monotonic_ns();
         std::fs::rename(&staged, dir.join(format!("{name}.yaml"))).expect("rename into place");
         let mut one = HashSet::new();
-        let at = collect_execs(events, &wanted, 1, &mut one, Duration::from_secs(20));
+        let at = collect_execs(
+            events,
+            up.pid(),
+            &wanted,
+            1,
+            &mut one,
+            Duration::from_secs(20),
+        );
         sampled.extend(one.iter().map(|pid| (*pid, wanted.clone())));
         children.extend(one);
         samples.push(Duration::from_nanos(at.saturating_sub(renamed)));
@@ -266,7 +274,14 @@ fn measure(herder: &Path, size: usize, events: &mpsc::Receiver<ProcEvent>) {
             nix::sys::signal::Signal::SIGKILL,
         );
         let mut one = HashSet::new();
-        let at = collect_execs(events, wanted, 1, &mut one, Duration::from_secs(20));
+        let at = collect_execs(
+            events,
+            up.pid(),
+            wanted,
+            1,
+            &mut one,
+            Duration::from_secs(20),
+        );
         children.remove(pid);
         children.extend(one);
         reactions.push(Duration::from_nanos(at.saturating_sub(killed)));
@@ -298,6 +313,7 @@ fn measure(herder: &Path, size: usize, events: &mpsc::Receiver<ProcEvent>) {
     let mut any = HashSet::new();
     let last = collect_execs(
         events,
+        up.pid(),
         b"sleep\0",
         total,
         &mut any,
@@ -335,10 +351,12 @@ fn drain(events: &mpsc::Receiver<ProcEvent>) {
     while events.try_recv().is_ok() {}
 }
 
-/// Waits for `count` execs of processes whose command line starts with `wanted`; records
-/// their pids; returns the kernel time of the last.
+/// Waits for `count` execs of children of `parent` whose command line starts with
+/// `wanted` (other processes of a shared machine run `sleep` too); records their pids;
+/// returns the kernel time of the last.
 fn collect_execs(
     events: &mpsc::Receiver<ProcEvent>,
+    parent: u32,
     wanted: &[u8],
     count: usize,
     pids: &mut HashSet<i32>,
@@ -359,6 +377,7 @@ fn collect_execs(
         };
         if let ProcEvent::Exec { pid, at } = event
             && starts_with(pid, wanted, &mut cmdline)
+            && parent_of(pid) == Some(parent)
             && pids.insert(pid)
         {
             seen += 1;
@@ -419,6 +438,17 @@ fn alive(pid: i32) -> bool {
             .trim_start()
             .starts_with('Z')
     })
+}
+
+/// The parent pid of `pid`, from `/proc/PID/stat`.
+fn parent_of(pid: i32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn starts_with(pid: i32, wanted: &[u8], buffer: &mut Vec<u8>) -> bool {

@@ -560,7 +560,7 @@ async fn pause_resume_signal_and_restart_commands() {
         "the group to continue",
     )
     .await;
-    timeout(WAIT, child.signal(libc::SIGUSR1))
+    timeout(WAIT, child.signal(nix::sys::signal::Signal::SIGUSR1))
         .await
         .expect("signal")
         .expect("ok");
@@ -608,7 +608,7 @@ async fn update_in_place_changes_policy_without_a_new_process() {
         .expect("update")
         .expect("ok");
     assert_eq!(child.snapshot().pid, Some(pid), "same process");
-    timeout(WAIT, child.signal(libc::SIGKILL))
+    timeout(WAIT, child.signal(nix::sys::signal::Signal::SIGKILL))
         .await
         .expect("signal")
         .expect("ok");
@@ -665,11 +665,16 @@ async fn state_file_lets_the_next_start_kill_leftovers() {
     let spawner = herder::supervise::spawn::Spawner::global().expect("spawner");
     let spawned = spawner
         .spawn(herder::supervise::spawn::SpawnRequest {
-            program: herder::supervise::spawn::Program::Argv(vec!["sleep".into(), "1000".into()]),
-            env: vec![],
-            cwd: h.path().to_path_buf(),
-            user: None,
-            group: None,
+            program: herder::supervise::spawn::Program {
+                command: herder::supervise::spawn::Command::Argv(vec![
+                    "sleep".into(),
+                    "1000".into(),
+                ]),
+                env: vec![],
+                cwd: h.path().to_path_buf(),
+                user: None,
+                group: None,
+            },
             nofile: None,
             output: herder::supervise::spawn::Output::Null,
             cgroups: Vec::new(),

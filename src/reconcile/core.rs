@@ -130,8 +130,17 @@ impl Reconciler {
                 observation,
             } => {
                 let settled = self.is_inconsequential(&name, incarnation, &observation);
+                let quiet_stop =
+                    observation == Observation::Stopped && self.is_quiet_stop(&name, incarnation);
                 self.observe(&name, incarnation, observation, &mut effects);
-                if settled {
+                if quiet_stop {
+                    // The one decision it can change is this child's own: a new incarnation
+                    // that waited for the old one to go (`start --all` after `stop --all`, a
+                    // stop-first replacement). `start` refuses whatever the plan would not
+                    // start (held, no longer desired, unmet dependencies).
+                    self.start(&name, &mut effects);
+                }
+                if settled || quiet_stop {
                     // What the skipped reconciliation would have tidied up.
                     self.drop_if_idle(&name);
                     // Nothing can follow from it: skip the O(children) re-plan, which at
@@ -179,11 +188,20 @@ impl Reconciler {
     }
 
     /// Whether a report cannot change any decision: a phase change of a serving child that
-    /// no child depends on, outside a shutdown; or the end of a process that nothing waits
-    /// for (see [`Reconciler::is_quiet_stop`]). Failures and completions always count.
+    /// no child depends on, outside a shutdown; or any report but `Stopped` on an
+    /// incarnation that is neither serving nor starting (one being stopped reports its
+    /// exit first: `observe` ignores it, and re-planning for each made `stop --all`
+    /// quadratic). Failures and completions of a tracked incarnation always count; a
+    /// confirmed stop is [`Reconciler::is_quiet_stop`]'s.
     fn is_inconsequential(&self, name: &str, incarnation: u64, observation: &Observation) -> bool {
         if *observation == Observation::Stopped {
-            return self.is_quiet_stop(name, incarnation);
+            return false;
+        }
+        let tracked = self.slots.get(name).is_some_and(|slot| {
+            (slot.current.iter().chain(slot.next.iter())).any(|run| run.incarnation == incarnation)
+        });
+        if !tracked {
+            return true;
         }
         let phase_only = matches!(
             observation,
@@ -197,11 +215,11 @@ impl Reconciler {
         phase_only && serving && self.shutdown.is_none() && !self.depended_on.contains(name)
     }
 
-    /// Whether the confirmed stop of `incarnation` can unblock nothing, outside a shutdown:
-    /// the child depends on nothing and nothing depends on it (no retirement waits for it,
-    /// none of its dependencies waits for it to leave), and no new incarnation of it is
-    /// wanted (it is held, or no longer desired), so no start waits for it either. Stopping
-    /// or retiring many such children then costs no re-plan per child.
+    /// Whether the confirmed stop of `incarnation` can unblock nothing but this child's own
+    /// start, outside a shutdown: it was the child's only process, the child depends on
+    /// nothing and nothing depends on it (no retirement waits for it, none of its
+    /// dependencies waits for it to leave). Stopping, retiring or restarting many such
+    /// children then costs no re-plan per child.
     fn is_quiet_stop(&self, name: &str, incarnation: u64) -> bool {
         let Some(slot) = self.slots.get(name) else {
             return false;
@@ -211,10 +229,8 @@ impl Reconciler {
         };
         let only_process =
             slot.current.is_none() && slot.next.is_none() && slot.stopping.len() == 1;
-        let unwanted = slot.hold.is_some() || !self.desired.children.contains_key(name);
         self.shutdown.is_none()
             && only_process
-            && unwanted
             && spec.manifest.dependencies.is_empty()
             && !self.depended_on.contains(name)
     }

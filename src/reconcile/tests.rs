@@ -458,6 +458,46 @@ fn a_batch_of_commands_plans_once_and_answers_each() {
     assert_eq!(names(&effects), ["spawn db#3"], "web waits for db to start");
 }
 
+/// `start --all` before the stops of `stop --all` are confirmed: the old incarnations'
+/// exits change nothing, and each confirmed stop starts its own child only.
+#[test]
+fn a_start_that_waits_for_its_old_process_follows_that_process_alone() {
+    let mut r = Reconciler::new();
+    let a = spec(json!({"name": "a", "command": ["a"]}));
+    let b = spec(json!({"name": "b", "command": ["b"]}));
+    step(&mut r, desired(1, [a, b]));
+    step(&mut r, observed("a", 1, Observation::Spawned));
+    step(&mut r, observed("b", 2, Observation::Spawned));
+    let (_, effects) = r.commands(vec![Verb::Stop.on("a"), Verb::Stop.on("b")]);
+    assert_eq!(names(&effects), ["stop a#1", "stop b#2"]);
+    let (_, effects) = r.commands(vec![Verb::Start.on("a"), Verb::Start.on("b")]);
+    assert!(
+        effects.is_empty(),
+        "both wait for their old process: {effects:?}"
+    );
+    assert!(step(&mut r, observed("a", 1, Observation::Exited)).is_empty());
+    assert_eq!(
+        names(&step(&mut r, observed("a", 1, Observation::Stopped))),
+        ["spawn a#3"]
+    );
+    assert_eq!(
+        names(&step(&mut r, observed("b", 2, Observation::Stopped))),
+        ["spawn b#4"]
+    );
+    assert!(step(&mut r, observed("a", 3, Observation::Spawned)).is_empty());
+    step(&mut r, observed("b", 4, Observation::Spawned));
+    let shutdown = Input::Shutdown {
+        reason: "test".into(),
+    };
+    assert_eq!(names(&step(&mut r, shutdown)), ["stop a#3", "stop b#4"]);
+    assert!(step(&mut r, observed("a", 3, Observation::Exited)).is_empty());
+    assert!(step(&mut r, observed("a", 3, Observation::Stopped)).is_empty());
+    assert_eq!(
+        names(&step(&mut r, observed("b", 4, Observation::Stopped))),
+        ["exit Stopped"]
+    );
+}
+
 #[test]
 fn a_stop_that_something_waits_for_still_reconciles() {
     let mut r = Reconciler::new();

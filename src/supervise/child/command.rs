@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use nix::sys::signal::Signal;
 use tokio::sync::oneshot;
 
 use crate::manifest::ChildSpec;
@@ -48,7 +49,7 @@ pub enum ChildCommand {
     /// For [`super::ChildHandle::resume`].
     Resume(oneshot::Sender<Ack>),
     /// For [`super::ChildHandle::signal`].
-    Signal(i32, oneshot::Sender<Ack>),
+    Signal(Signal, oneshot::Sender<Ack>),
     /// For [`super::ChildHandle::update`].
     Update(Arc<ChildSpec>, oneshot::Sender<Ack>),
 }

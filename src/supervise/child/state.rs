@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
 use crate::manifest::model::{Kind, RestartPolicy};
@@ -90,8 +91,8 @@ pub enum Effect {
     SignalGroup {
         /// Group.
         pgid: i32,
-        /// Signal number.
-        signal: i32,
+        /// The signal.
+        signal: Signal,
     },
     /// Report to the reconciler.
     Emit(ChildEventKind),
@@ -109,7 +110,7 @@ pub struct Policy {
     /// Crash-loop window.
     pub limit_window: Duration,
     /// First stop signal.
-    pub stop_signal: i32,
+    pub stop_signal: Signal,
     /// Time between the stop signal and SIGKILL.
     pub stop_timeout: Duration,
     /// Whether readiness is gated by a probe (else ready = started).
@@ -260,7 +261,7 @@ impl Machine {
                 // Like the OOM killer: no grace period.
                 fx.push(Effect::SignalGroup {
                     pgid: pid,
-                    signal: libc::SIGKILL,
+                    signal: Signal::SIGKILL,
                 });
                 ChildState::Stopping {
                     pid,
@@ -283,7 +284,7 @@ impl Machine {
                     // The leader is gone; leftovers of its group must not outlive it.
                     fx.push(Effect::SignalGroup {
                         pgid: pid,
-                        signal: libc::SIGKILL,
+                        signal: Signal::SIGKILL,
                     });
                 }
                 self.after_exit(status, since, now, &mut fx)
@@ -347,7 +348,7 @@ impl Machine {
             ) if now >= deadline => {
                 fx.push(Effect::SignalGroup {
                     pgid: pid,
-                    signal: libc::SIGKILL,
+                    signal: Signal::SIGKILL,
                 });
                 ChildState::Stopping {
                     pid,

@@ -18,7 +18,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 
@@ -462,19 +461,14 @@ impl Actor {
         for effect in effects {
             match effect {
                 Effect::Spawn => self.start_run(),
-                Effect::SignalGroup { pgid, signal } => match Signal::try_from(signal) {
-                    Ok(s) => {
-                        if let Some(cg) = self.cgroup.as_mut() {
-                            // The whole tree, escapees of the process group included.
-                            cg.signal(s);
-                        } else if let Err(e) = os::signal_group(pgid, s) {
-                            tracing::warn!(child = %self.spec.name, pgid, error = %e, "cannot signal the process group");
-                        }
+                Effect::SignalGroup { pgid, signal } => {
+                    if let Some(cg) = self.cgroup.as_mut() {
+                        // The whole tree, escapees of the process group included.
+                        cg.signal(signal);
+                    } else if let Err(e) = os::signal_group(pgid, signal) {
+                        tracing::warn!(child = %self.spec.name, pgid, error = %e, "cannot signal the process group");
                     }
-                    Err(e) => {
-                        tracing::warn!(child = %self.spec.name, signal, error = %e, "invalid signal")
-                    }
-                },
+                }
                 Effect::Emit(kind) => self.emit(kind),
             }
         }

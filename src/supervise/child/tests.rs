@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
 use super::state::{AfterStop, ChildState, Effect, Input, Machine, Policy};
@@ -17,7 +18,7 @@ fn policy(kind: Kind, restart: RestartPolicy) -> Policy {
         restart,
         limit_count: 3,
         limit_window: Duration::from_secs(60),
-        stop_signal: libc::SIGTERM,
+        stop_signal: Signal::SIGTERM,
         stop_timeout: Duration::from_secs(10),
         has_readiness: false,
     }
@@ -153,11 +154,11 @@ fn stop_escalates_and_waits_for_the_group() {
         vec![
             Effect::SignalGroup {
                 pgid: 42,
-                signal: libc::SIGTERM
+                signal: Signal::SIGTERM
             },
             Effect::SignalGroup {
                 pgid: 42,
-                signal: libc::SIGCONT
+                signal: Signal::SIGCONT
             },
         ]
     );
@@ -170,7 +171,7 @@ fn stop_escalates_and_waits_for_the_group() {
         m.step(Input::StopDeadline, late),
         vec![Effect::SignalGroup {
             pgid: 42,
-            signal: libc::SIGKILL
+            signal: Signal::SIGKILL
         }]
     );
     m.step(
@@ -202,7 +203,7 @@ fn stop_during_spawn_is_carried_out_once_the_pid_is_known() {
     let fx = m.step(Input::Spawned { pid: 7 }, t);
     assert!(fx.contains(&Effect::SignalGroup {
         pgid: 7,
-        signal: libc::SIGTERM
+        signal: Signal::SIGTERM
     }));
     assert!(matches!(m.state(), ChildState::Stopping { .. }));
 }
@@ -287,7 +288,7 @@ fn memory_limit_kills_at_once_and_restarts() {
         fx,
         vec![Effect::SignalGroup {
             pgid: 9,
-            signal: libc::SIGKILL
+            signal: Signal::SIGKILL
         }]
     );
     m.step(

@@ -6,6 +6,14 @@ use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
+impl From<crate::manifest::model::Signal> for Signal {
+    /// nix's signal of a name a manifest accepts. Every such name is a Linux signal, so the fallback (SIGKILL,
+    /// which no manifest can block) is never taken.
+    fn from(signal: crate::manifest::model::Signal) -> Self {
+        Signal::try_from(signal.number()).unwrap_or(Signal::SIGKILL)
+    }
+}
+
 /// Sends `signal` to process group `pgid`. Returns `Ok(false)` when the group no longer exists.
 pub fn signal_group(pgid: i32, signal: Signal) -> io::Result<bool> {
     match nix::sys::signal::killpg(Pid::from_raw(pgid), signal) {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
 use super::{AfterStop, ChildState, Effect, Machine};
@@ -29,17 +30,17 @@ impl Machine {
     ) -> ChildState {
         let signal = self.policy.stop_signal;
         fx.push(Effect::SignalGroup { pgid: pid, signal });
-        if signal != libc::SIGKILL {
+        if signal != Signal::SIGKILL {
             // A paused (SIGSTOPped) group only acts on the stop signal once continued.
             fx.push(Effect::SignalGroup {
                 pgid: pid,
-                signal: libc::SIGCONT,
+                signal: Signal::SIGCONT,
             });
         }
         ChildState::Stopping {
             pid,
             deadline: now + self.policy.stop_timeout,
-            killed: signal == libc::SIGKILL,
+            killed: signal == Signal::SIGKILL,
             leader_exited: false,
             then,
             since,

@@ -145,11 +145,15 @@ impl Actor {
                     message: format!("cannot freeze the cgroup: {e}"),
                 })
             }
-            _ => self.signal_live(if frozen { libc::SIGSTOP } else { libc::SIGCONT }),
+            _ => self.signal_live(if frozen {
+                Signal::SIGSTOP
+            } else {
+                Signal::SIGCONT
+            }),
         }
     }
 
-    pub(super) fn signal_live(&self, sig: i32) -> Ack {
+    pub(super) fn signal_live(&self, signal: Signal) -> Ack {
         let name = self.spec.name.clone();
         let pid = match self.machine.state() {
             ChildState::Starting { pid, .. }
@@ -157,10 +161,6 @@ impl Actor {
             | ChildState::Stopping { pid, .. } => *pid,
             _ => return Err(CommandError::NotRunning(name)),
         };
-        let signal = Signal::try_from(sig).map_err(|e| CommandError::Signal {
-            name: name.clone(),
-            message: e.to_string(),
-        })?;
         match os::signal_group(pid, signal) {
             Ok(true) => Ok(()),
             Ok(false) => Err(CommandError::NotRunning(name)),
