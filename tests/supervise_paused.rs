@@ -21,7 +21,8 @@ use tokio::time::{Instant, timeout};
 /// Far above any real pid (Linux's pid_max is at most 2^22): a signal can never reach a real process.
 const FAKE_PID: i32 = 1 << 30;
 
-/// Spawns nothing: records when it was asked, and hands the test the exit of each "process".
+/// Spawns nothing: records when it was asked, hands the test the exit of the first "process" (the child) and
+/// ends every later one (its probes) with success.
 #[derive(Debug, Default)]
 struct Fake {
     spawns: Mutex<Vec<Instant>>,
@@ -33,7 +34,12 @@ impl Launcher for Fake {
         let (tx, exit) = oneshot::channel();
         let mut spawns = self.spawns.lock().unwrap();
         spawns.push(Instant::now());
-        self.exits.lock().unwrap().push(tx);
+        if spawns.len() == 1 {
+            self.exits.lock().unwrap().push(tx);
+        } else {
+            // Every later spawn is an `exec` probe, which passes at once.
+            let _ = tx.send(ExitStatus::exited(0));
+        }
         let pid = FAKE_PID + spawns.len() as i32;
         Box::pin(async move {
             Ok(Spawned {
@@ -131,5 +137,42 @@ async fn a_crash_is_respawned_after_exactly_the_backoff_delay() {
         spawns[1] - crashed_at,
         Duration::from_secs(7),
         "respawned when the backoff ended, not before or later"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn readiness_passes_after_success_threshold_probes_one_interval_apart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let mut ctx = ChildContext::new(tx, Arc::new(LogBook::new(None)));
+    let fake = Arc::new(Fake::default());
+    ctx.launcher = fake.clone();
+    let manifest = json!({
+        "name": "probed",
+        "command": ["fake"],
+        "readiness": {"exec": ["check"], "interval": "2s", "timeout": "1s", "success_threshold": 3},
+        "start_timeout": "1h",
+    });
+    let _child = spawn_child(spec(dir.path(), manifest), 1, &ctx);
+    until(&mut events, "the spawn", |k| {
+        matches!(k, ChildEventKind::Spawned { .. })
+    })
+    .await;
+    let spawned_at = Instant::now();
+    until(&mut events, "readiness", |k| {
+        matches!(k, ChildEventKind::Ready)
+    })
+    .await;
+    assert_eq!(
+        spawned_at.elapsed(),
+        Duration::from_secs(4),
+        "probes at 0 s, 2 s and 4 s"
+    );
+    let spawns = fake.spawns.lock().unwrap().clone();
+    let probes: Vec<Duration> = spawns[1..].iter().map(|t| *t - spawns[0]).collect();
+    let expected: Vec<Duration> = [0, 2, 4].map(Duration::from_secs).into();
+    assert_eq!(
+        probes, expected,
+        "one probe per interval, the first at once"
     );
 }
