@@ -8,12 +8,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use herder::manifest::{ChildSpec, Manifest};
+use herder::manifest::ChildSpec;
 use herder::supervise::cgroup::{self, Preference};
 use herder::supervise::child::{ChildContext, ChildHandle, spawn_child};
 use herder::supervise::event::{ChildEvent, ChildEventKind};
 use herder::supervise::logs::LogBook;
 use tokio::sync::mpsc;
+
+mod support;
 
 const CHILDREN: usize = 500;
 const USAGE_CHILDREN: usize = 1_000;
@@ -25,38 +27,11 @@ fn spec(name: &str, limits: bool, dir: &Path) -> Arc<ChildSpec> {
         manifest["resource_limits"] =
             serde_json::json!({"memory": "64Mi", "cpu": 0.5, "processes": 16});
     }
-    let manifest: Manifest = match serde_json::from_value(manifest) {
-        Ok(m) => m,
-        Err(e) => panic!("bench manifest: {e}"),
-    };
-    Arc::new(ChildSpec {
-        name: name.into(),
-        replica: None,
-        manifest: Arc::new(manifest),
-        source: dir.join("bench.yaml"),
-        base_dir: dir.to_path_buf(),
-        secret_digests: Default::default(),
-    })
+    support::spec(name, manifest, dir)
 }
 
-async fn wait_for(
-    events: &mut mpsc::UnboundedReceiver<ChildEvent>,
-    mut count: usize,
-    pred: impl Fn(&ChildEventKind) -> bool,
-) {
-    while count > 0 {
-        match tokio::time::timeout(Duration::from_secs(120), events.recv()).await {
-            Ok(Some(ev)) if pred(&ev.kind) => count -= 1,
-            Ok(Some(ChildEvent {
-                kind: ChildEventKind::CgroupFallback { reason },
-                ..
-            })) => panic!("a child fell back: {reason}"),
-            Ok(Some(_)) => {}
-            Ok(None) => panic!("event channel closed"),
-            Err(_) => panic!("timed out with {count} events missing"),
-        }
-    }
-}
+/// How long one awaited event may take.
+const PATIENCE: Duration = Duration::from_secs(120);
 
 /// Starts `count` children and returns their handles once all are running, with the time it took.
 async fn start_all(
@@ -75,7 +50,10 @@ async fn start_all(
         .into_iter()
         .map(|s| spawn_child(s, incarnation, ctx))
         .collect();
-    wait_for(events, count, |k| matches!(k, ChildEventKind::Ready)).await;
+    support::wait_for(events, count, PATIENCE, |k| {
+        matches!(k, ChildEventKind::Ready)
+    })
+    .await;
     (handles, start.elapsed())
 }
 

@@ -6,45 +6,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use herder::manifest::{ChildSpec, Manifest};
 use herder::supervise::child::{ChildContext, ChildHandle, spawn_child};
 use herder::supervise::event::{ChildEvent, ChildEventKind};
 use herder::supervise::logs::LogBook;
 use herder::supervise::os;
 use tokio::sync::mpsc;
 
+mod support;
+use support::{spec, wait_for};
+
 const CHILDREN: usize = 500;
 const ROUNDS: usize = 5;
 
-fn spec(name: &str, manifest: serde_json::Value, dir: &std::path::Path) -> Arc<ChildSpec> {
-    let manifest: Manifest = match serde_json::from_value(manifest) {
-        Ok(m) => m,
-        Err(e) => panic!("bench manifest: {e}"),
-    };
-    Arc::new(ChildSpec {
-        name: name.into(),
-        replica: None,
-        manifest: Arc::new(manifest),
-        source: dir.join("bench.yaml"),
-        base_dir: dir.to_path_buf(),
-        secret_digests: Default::default(),
-    })
-}
-
-async fn wait_for(
-    events: &mut mpsc::UnboundedReceiver<ChildEvent>,
-    mut count: usize,
-    pred: impl Fn(&ChildEventKind) -> bool,
-) {
-    while count > 0 {
-        match tokio::time::timeout(Duration::from_secs(60), events.recv()).await {
-            Ok(Some(ev)) if pred(&ev.kind) => count -= 1,
-            Ok(Some(_)) => {}
-            Ok(None) => panic!("event channel closed"),
-            Err(_) => panic!("timed out with {count} events missing"),
-        }
-    }
-}
+/// How long one awaited event may take.
+const PATIENCE: Duration = Duration::from_secs(60);
 
 fn cpu_ticks() -> u64 {
     std::fs::read_to_string("/proc/self/stat")
@@ -108,7 +83,10 @@ async fn start_all(
         .into_iter()
         .map(|s| spawn_child(s, round as u64, ctx))
         .collect();
-    wait_for(events, CHILDREN, |k| matches!(k, ChildEventKind::Ready)).await;
+    wait_for(events, CHILDREN, PATIENCE, |k| {
+        matches!(k, ChildEventKind::Ready)
+    })
+    .await;
     (handles, start.elapsed())
 }
 

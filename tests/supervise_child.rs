@@ -665,11 +665,16 @@ async fn state_file_lets_the_next_start_kill_leftovers() {
     let spawner = herder::supervise::spawn::Spawner::global().expect("spawner");
     let spawned = spawner
         .spawn(herder::supervise::spawn::SpawnRequest {
-            program: herder::supervise::spawn::Program::Argv(vec!["sleep".into(), "1000".into()]),
-            env: vec![],
-            cwd: h.path().to_path_buf(),
-            user: None,
-            group: None,
+            program: herder::supervise::spawn::Program {
+                command: herder::supervise::spawn::Command::Argv(vec![
+                    "sleep".into(),
+                    "1000".into(),
+                ]),
+                env: vec![],
+                cwd: h.path().to_path_buf(),
+                user: None,
+                group: None,
+            },
             nofile: None,
             output: herder::supervise::spawn::Output::Null,
             cgroups: Vec::new(),

@@ -2,15 +2,17 @@
 
 use std::time::{Duration, Instant};
 
-use herder::supervise::spawn::{Output, Program, SpawnError, SpawnRequest, Spawner};
+use herder::supervise::spawn::{Command, Output, Program, SpawnError, SpawnRequest, Spawner};
 
-fn request(program: Program) -> SpawnRequest {
+fn request(command: Command) -> SpawnRequest {
     SpawnRequest {
-        program,
-        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-        cwd: std::env::temp_dir(),
-        user: None,
-        group: None,
+        program: Program {
+            command,
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            cwd: std::env::temp_dir(),
+            user: None,
+            group: None,
+        },
         nofile: None,
         output: Output::Null,
         cgroups: Vec::new(),
@@ -18,8 +20,8 @@ fn request(program: Program) -> SpawnRequest {
     }
 }
 
-fn argv(args: &[&str]) -> Program {
-    Program::Argv(args.iter().map(|s| s.to_string()).collect())
+fn argv(args: &[&str]) -> Command {
+    Command::Argv(args.iter().map(|s| s.to_string()).collect())
 }
 
 #[tokio::test]

@@ -213,8 +213,15 @@ pub(super) async fn command(
     let command = to_verb(&verb, &request)?.on(name.clone());
     let verb_name = command.verb.name();
     let bound = wait.bound()?.filter(|_| wait::waits(verb_name));
-    // Taken before the command: the wait sees every event it causes.
+    // Taken before the command: the wait sees every event it causes, and tells the
+    // process that ran then from the one the command brings.
     let since = state.control.events.last_seq();
+    let old_pid = match bound {
+        Some(_) => wait::status(&state.control, &name)
+            .await
+            .and_then(|s| s.pid),
+        None => None,
+    };
     let outcome = state
         .control
         .ask(|reply| Request::Command {
@@ -228,9 +235,10 @@ pub(super) async fn command(
     match outcome {
         Ok(()) => {
             let status = match bound {
-                Some(timeout) => {
-                    Some(wait::outcome(&state.control, &name, verb_name, since, timeout).await?)
-                }
+                Some(timeout) => Some(
+                    wait::outcome(&state.control, &name, verb_name, since, old_pid, timeout)
+                        .await?,
+                ),
                 None => None,
             };
             Ok(Json(CommandResponse {

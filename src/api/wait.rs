@@ -56,6 +56,42 @@ impl WaitQuery {
     }
 }
 
+/// Follows the child's events for the outcome of one verb.
+struct Judge {
+    verb: VerbName,
+    /// The process that ran when the command was sent, if any.
+    old_pid: Option<i32>,
+    /// A process other than that one was spawned: for a `restart`, only a `ready` after
+    /// that counts. The old process's own `spawned` and `ready` can still be on their way
+    /// into the event log when the command is sent (the status shows a child ready before
+    /// the reconciler has logged it), and would end the wait with the new one starting.
+    spawned: bool,
+}
+
+impl Judge {
+    fn new(verb: VerbName, old_pid: Option<i32>) -> Self {
+        Self {
+            verb,
+            old_pid,
+            spawned: false,
+        }
+    }
+
+    /// What the next event of the child says: see [`judge`].
+    fn see(&mut self, kind: &EventKind) -> Option<Result<(), String>> {
+        if let EventKind::Spawned { pid } = kind
+            && Some(*pid) != self.old_pid
+        {
+            self.spawned = true;
+        }
+        let fresh = self.spawned || self.verb != VerbName::Restart;
+        match judge(self.verb, kind) {
+            Some(Ok(())) if !fresh => None,
+            verdict => verdict,
+        }
+    }
+}
+
 /// What an event of the child says about the outcome of `verb`: `Some(Ok)` reached,
 /// `Some(Err(reason))` will not be reached, `None` nothing yet.
 fn judge(verb: VerbName, kind: &EventKind) -> Option<Result<(), String>> {
@@ -94,16 +130,19 @@ pub fn waits(verb: VerbName) -> bool {
 }
 
 /// Waits, within `timeout`, for the outcome of `verb` on `child` from the events after
-/// `since` (taken before the command was sent); the child's status once reached.
+/// `since` (taken before the command was sent, with `old_pid`, the process that ran then);
+/// the child's status once reached.
 pub async fn outcome(
     control: &Control,
     child: &str,
     verb: VerbName,
     since: u64,
+    old_pid: Option<i32>,
     timeout: Duration,
 ) -> Result<ChildStatus, HttpError> {
     let (backlog, mut events) = control.events.subscribe_since(since);
     let of_child = |event: &Event| event.child.as_deref() == Some(child);
+    let mut judge = Judge::new(verb, old_pid);
     let verdict = async {
         if let Some(status) = status(control, child).await
             && settled(verb, &status)
@@ -111,14 +150,14 @@ pub async fn outcome(
             return Ok(());
         }
         for event in backlog.iter().filter(|e| of_child(e)) {
-            if let Some(verdict) = judge(verb, &event.kind) {
+            if let Some(verdict) = judge.see(&event.kind) {
                 return verdict;
             }
         }
         loop {
             match events.recv().await {
                 Ok(event) if of_child(&event) => {
-                    if let Some(verdict) = judge(verb, &event.kind) {
+                    if let Some(verdict) = judge.see(&event.kind) {
                         return verdict;
                     }
                 }
@@ -164,7 +203,30 @@ pub async fn outcome(
     }
 }
 
-async fn status(control: &Control, child: &str) -> Option<ChildStatus> {
+/// The status of `child` now (without usage), if herder answers and knows it.
+pub async fn status(control: &Control, child: &str) -> Option<ChildStatus> {
     let report = control.ask(|reply| Request::Status { reply }).await?;
     report.children.into_iter().find(|c| c.name == child)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_waits_for_the_ready_of_a_process_spawned_after_it() {
+        let mut judge = Judge::new(VerbName::Restart, Some(41));
+        let old = EventKind::Spawned { pid: 41 };
+        assert_eq!(judge.see(&old), None, "the old process's late spawned");
+        assert_eq!(judge.see(&EventKind::Ready), None, "and its late ready");
+        assert_eq!(judge.see(&EventKind::Spawned { pid: 42 }), None);
+        assert_eq!(judge.see(&EventKind::Ready), Some(Ok(())));
+        let mut failing = Judge::new(VerbName::Restart, None);
+        let failed = EventKind::Failed {
+            reason: "crash loop".into(),
+        };
+        assert_eq!(failing.see(&failed), Some(Err("crash loop".into())));
+        let mut start = Judge::new(VerbName::Start, None);
+        assert_eq!(start.see(&EventKind::Ready), Some(Ok(())));
+    }
 }

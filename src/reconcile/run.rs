@@ -25,7 +25,6 @@ use crate::manifest::model::Signal;
 use crate::supervise::child::Ack;
 use crate::supervise::child::{ChildContext, ChildHandle, spawn_child};
 use crate::supervise::event::{ChildEvent, ChildEventKind};
-use crate::supervise::os::signal_group;
 use crate::watch::{Generation, WatchHandle};
 
 /// A generation that changed at least this many files returns free heap memory to the
@@ -187,10 +186,7 @@ impl Shell {
             }),
             Effect::KillAll => {
                 for handle in self.handles.values() {
-                    if let Some(pid) = handle.snapshot().pid {
-                        // Already gone is fine: we are killing everything anyway.
-                        let _ = signal_group(pid, nix::sys::signal::Signal::SIGKILL);
-                    }
+                    handle.kill_now();
                 }
                 self.exit = Some(Outcome::Killed);
             }
@@ -260,7 +256,7 @@ impl Shell {
         // Loading many manifests is herder's memory peak: give it back, off this task. A
         // small edit leaves little to return and is not worth a walk of the heap.
         if generation.files.len() >= TRIM_AFTER_FILES {
-            tokio::task::spawn_blocking(crate::supervise::os::release_free_memory);
+            tokio::task::spawn_blocking(crate::supervise::release_free_memory);
         }
     }
 

@@ -25,6 +25,8 @@
 //! *retire* = `handle.stop().await`, then drop the handle; *replace* = start the new incarnation and retire the
 //! old one in the order of the `update` strategy. Key every [`event::ChildEvent`] by `(name, incarnation)`.
 
+pub use os::release_free_memory;
+
 pub mod backoff;
 pub mod cgroup;
 pub mod child;

@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 
 use crate::manifest::model;
 use crate::supervise::os;
-use crate::supervise::spawn::{Output, Program, SpawnRequest, Spawner};
+use crate::supervise::spawn::{Command, Output, Program, SpawnRequest, Spawner};
 
 /// The check a probe performs. Equal checks are equal values; a `log_line` compares its pattern.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ pub enum Check {
     /// A command exits with code 0.
     Exec {
         /// The command.
-        program: Program,
+        command: Command,
     },
     /// A line of the child's output matches (readiness only; matched by the output pump).
     LogLine(Regex),
@@ -80,7 +80,7 @@ impl PartialEq for Check {
                 },
             ) => host == h && port == p && path == q && status == s,
             (Self::Tcp { host, port }, Self::Tcp { host: h, port: p }) => host == h && port == p,
-            (Self::Exec { program }, Self::Exec { program: p }) => program == p,
+            (Self::Exec { command }, Self::Exec { command: c }) => command == c,
             (Self::LogLine(a), Self::LogLine(b)) => a.as_str() == b.as_str(),
             (Self::Notify, Self::Notify) => true,
             (Self::NotificationFd(a), Self::NotificationFd(b)) => a == b,
@@ -136,7 +136,7 @@ impl ProbeSpec {
                 port: t.port,
             },
             model::Check::Exec(e) => Check::Exec {
-                program: program_of(&e.command),
+                command: command_of(&e.command),
             },
             model::Check::LogLine(re) => {
                 Check::LogLine(Regex::new(re).map_err(|e| ProbeError::Regex(e.to_string()))?)
@@ -166,29 +166,21 @@ impl ProbeSpec {
     }
 }
 
-/// Converts a manifest command to a spawner program.
-pub fn program_of(c: &model::Command) -> Program {
+/// Converts a manifest command to a spawner command.
+pub fn command_of(c: &model::Command) -> Command {
     match c {
-        model::Command::Exec(argv) => Program::Argv(argv.clone()),
-        model::Command::Shell(line) => Program::Shell(line.clone()),
+        model::Command::Exec(argv) => Command::Argv(argv.clone()),
+        model::Command::Shell(line) => Command::Shell(line.clone()),
     }
 }
 
-/// Where and as whom `exec` checks run: the child's working directory, environment and identity.
-#[derive(Debug, Clone, Default)]
-pub struct ExecEnv {
-    /// Environment.
-    pub env: Vec<(String, String)>,
-    /// Working directory.
-    pub cwd: std::path::PathBuf,
-    /// User (applied as root only).
-    pub user: Option<String>,
-    /// Group (applied as root only).
-    pub group: Option<String>,
-}
-
-/// Runs one attempt of `check`, bounded by `timeout`. `Err` carries a short reason.
-pub async fn attempt(check: &Check, timeout: Duration, exec_env: &ExecEnv) -> Result<(), String> {
+/// Runs one attempt of `check`, bounded by `timeout`. `Err` carries a short reason. `child` is the child's
+/// program, whose environment, directory and identity an `exec` check runs with (only `exec` needs it).
+pub async fn attempt(
+    check: &Check,
+    timeout: Duration,
+    child: Option<Program>,
+) -> Result<(), String> {
     match check {
         Check::Tcp { host, port } => {
             match tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), *port))).await {
@@ -214,7 +206,10 @@ pub async fn attempt(check: &Check, timeout: Duration, exec_env: &ExecEnv) -> Re
                 humantime::format_duration(timeout)
             )),
         },
-        Check::Exec { program } => exec(program, timeout, exec_env).await,
+        Check::Exec { command } => match child {
+            Some(child) => exec(child.with_command(command.clone()), timeout).await,
+            None => Err("exec: the child's environment is unknown".into()),
+        },
         // Reported by the child (output pump, notify socket, notification fd); never attempted.
         Check::LogLine(_) | Check::Notify | Check::NotificationFd(_) | Check::Watchdog(_) => Ok(()),
     }
@@ -255,14 +250,10 @@ async fn http_status(host: &str, port: u16, path: &str) -> std::io::Result<u16> 
     }
 }
 
-async fn exec(program: &Program, timeout: Duration, env: &ExecEnv) -> Result<(), String> {
+async fn exec(program: Program, timeout: Duration) -> Result<(), String> {
     let spawner = Spawner::global().map_err(|e| e.to_string())?;
     let request = SpawnRequest {
-        program: program.clone(),
-        env: env.env.clone(),
-        cwd: env.cwd.clone(),
-        user: env.user.clone(),
-        group: env.group.clone(),
+        program,
         nofile: None,
         output: Output::Null,
         cgroups: Vec::new(),

@@ -26,9 +26,9 @@ use super::os::{self, ChildSetup, Credentials};
 use super::proc;
 use super::reaper::{ExitReceiver, Reaper, ReaperError};
 
-/// The program to run.
+/// The command to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Program {
+pub enum Command {
     /// Executed directly: the first element is the program, looked up in `PATH` unless it contains a `/`.
     Argv(Vec<String>),
     /// Run by `/bin/sh -c`.
@@ -44,11 +44,11 @@ pub enum Output {
     Null,
 }
 
-/// A low-level, fully resolved request to start one process.
-#[derive(Debug)]
-pub struct SpawnRequest {
+/// A command with where and as whom it runs: what a child's main process and its `exec` probes share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
     /// What to run.
-    pub program: Program,
+    pub command: Command,
     /// The complete environment (herder has already decided what is inherited).
     pub env: Vec<(String, String)>,
     /// Working directory; must exist.
@@ -57,6 +57,20 @@ pub struct SpawnRequest {
     pub user: Option<String>,
     /// Group to run as (name or numeric id); applied only when herder runs as root.
     pub group: Option<String>,
+}
+
+impl Program {
+    /// The same environment, directory and identity, running `command` instead.
+    pub fn with_command(self, command: Command) -> Self {
+        Self { command, ..self }
+    }
+}
+
+/// A low-level, fully resolved request to start one process.
+#[derive(Debug)]
+pub struct SpawnRequest {
+    /// What to run, where and as whom.
+    pub program: Program,
     /// `RLIMIT_NOFILE` (soft and hard) for the process.
     pub nofile: Option<u64>,
     /// Where stdout and stderr go.
@@ -214,9 +228,9 @@ struct ThreadCtx {
 
 impl ThreadCtx {
     fn spawn(&mut self, req: SpawnRequest) -> Result<Spawned, SpawnError> {
-        let (argv0, args): (String, Vec<String>) = match req.program {
-            Program::Shell(script) => ("/bin/sh".into(), vec!["-c".into(), script]),
-            Program::Argv(mut argv) => {
+        let (argv0, args): (String, Vec<String>) = match req.program.command {
+            Command::Shell(script) => ("/bin/sh".into(), vec!["-c".into(), script]),
+            Command::Argv(mut argv) => {
                 if argv.is_empty() {
                     return Err(SpawnError::EmptyCommand);
                 }
@@ -224,15 +238,17 @@ impl ThreadCtx {
                 (first, argv)
             }
         };
-        check_working_dir(&req.cwd)?;
+        check_working_dir(&req.program.cwd)?;
         let path_var = req
+            .program
             .env
             .iter()
             .rev()
             .find(|(k, _)| k == "PATH")
             .map(|(_, v)| v.as_str());
-        let program = resolve_program(&argv0, &req.cwd, path_var)?;
-        let credentials = resolve_credentials(req.user.as_deref(), req.group.as_deref())?;
+        let program = resolve_program(&argv0, &req.program.cwd, path_var)?;
+        let credentials =
+            resolve_credentials(req.program.user.as_deref(), req.program.group.as_deref())?;
 
         let nofile = req.nofile.map(|n| (n, n)).or(self.default_nofile);
         let exec_failed = |e: io::Error| exec_error(&argv0, &program, e);
@@ -244,11 +260,12 @@ impl ThreadCtx {
                 .map(|arg| c_string(arg.as_bytes()))
                 .collect::<Result<_, _>>()?,
             env: req
+                .program
                 .env
                 .iter()
                 .map(|(key, value)| c_string(format!("{key}={value}").as_bytes()))
                 .collect::<Result<_, _>>()?,
-            cwd: c_string(req.cwd.as_os_str().as_encoded_bytes())?,
+            cwd: c_string(req.program.cwd.as_os_str().as_encoded_bytes())?,
             stdio,
             cgroups: req.cgroups,
             extra_fd: req.extra_fd,

@@ -12,8 +12,8 @@ use crate::manifest::model::{Manifest, Secret};
 use crate::supervise::backoff::BackoffPolicy;
 use crate::supervise::child::state::Policy;
 use crate::supervise::logs::Rotation;
-use crate::supervise::probe::{Check, ExecEnv, ProbeError, ProbeSpec, program_of};
-use crate::supervise::spawn::{Output, SpawnRequest};
+use crate::supervise::probe::{Check, ProbeError, ProbeSpec, command_of};
+use crate::supervise::spawn::{Output, Program, SpawnRequest};
 
 /// The settings an actor applies to the current and future runs; replaced whole by an in-place update.
 #[derive(Debug, Clone)]
@@ -243,11 +243,7 @@ pub async fn request(
 ) -> Result<SpawnRequest, RequestError> {
     let m = &spec.manifest;
     Ok(SpawnRequest {
-        program: program_of(m.command.as_ref().ok_or(RequestError::NoCommand)?),
-        env: environment(spec, herder_env).await?,
-        cwd: working_dir(spec),
-        user: m.user.clone(),
-        group: m.group.clone(),
+        program: program(spec, herder_env).await?,
         nofile: m.resource_limits.open_files,
         output: Output::Piped,
         cgroups: Vec::new(),
@@ -255,14 +251,15 @@ pub async fn request(
     })
 }
 
-/// Where `exec` probes of the child run: its working directory, environment and identity. Built per probe
-/// attempt rather than kept, so an idle child holds no copy of its environment.
-pub async fn exec_env(
+/// The child's command with its environment (secrets read now), working directory and identity. Built per
+/// spawn and per `exec` probe attempt rather than kept, so an idle child holds no copy of its environment.
+pub async fn program(
     spec: &ChildSpec,
     herder_env: &[(String, String)],
-) -> Result<ExecEnv, RequestError> {
+) -> Result<Program, RequestError> {
     let m = &spec.manifest;
-    Ok(ExecEnv {
+    Ok(Program {
+        command: command_of(m.command.as_ref().ok_or(RequestError::NoCommand)?),
         env: environment(spec, herder_env).await?,
         cwd: working_dir(spec),
         user: m.user.clone(),

@@ -69,6 +69,14 @@ impl ChildHandle {
         self.ask(ChildCommand::Restart).await
     }
 
+    /// SIGKILL to the process group of the current process at once, without asking the actor (herder's own
+    /// emergency exit, when there is no time for it). A group that is already gone is fine.
+    pub fn kill_now(&self) {
+        if let Some(pid) = self.snapshot().pid {
+            let _ = crate::supervise::os::signal_group(pid, Signal::SIGKILL);
+        }
+    }
+
     /// Freezes the child's cgroup (else sends SIGSTOP to the process group) and suspends its probes.
     pub async fn pause(&self) -> Ack {
         self.ask(ChildCommand::Pause).await

@@ -9,7 +9,7 @@ use crate::error_chain::ErrorChain;
 use crate::supervise::child::config;
 use crate::supervise::child::state::{ChildState, Input};
 use crate::supervise::event::ChildEventKind;
-use crate::supervise::probe::{self, Check, ExecEnv, ProbeSpec, Verdict};
+use crate::supervise::probe::{self, Check, ProbeSpec, Verdict};
 
 impl Actor {
     pub(super) fn probe_spec(&self, which: Which) -> Option<&ProbeSpec> {
@@ -40,11 +40,11 @@ impl Actor {
         let herder_env = Arc::clone(&self.ctx.herder_env);
         tokio::spawn(async move {
             let result = match &spec.check {
-                Check::Exec { .. } => match config::exec_env(&child, &herder_env).await {
-                    Ok(exec_env) => probe::attempt(&spec.check, spec.timeout, &exec_env).await,
+                Check::Exec { .. } => match config::program(&child, &herder_env).await {
+                    Ok(program) => probe::attempt(&spec.check, spec.timeout, Some(program)).await,
                     Err(e) => Err(format!("exec: {}", ErrorChain::inline(&e))),
                 },
-                check => probe::attempt(check, spec.timeout, &ExecEnv::default()).await,
+                check => probe::attempt(check, spec.timeout, None).await,
             };
             // The actor may have ended; the result is then moot.
             let _ = tx.send(Internal::Probe { run, which, result });

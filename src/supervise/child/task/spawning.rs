@@ -143,7 +143,7 @@ impl Actor {
                 let mut request = config::request(&spec, &herder_env)
                     .await
                     .map_err(|e| ErrorChain::inline(&e).to_string())?;
-                request.env.extend(notify_env?);
+                request.program.env.extend(notify_env?);
                 request.extra_fd = notification_fd?;
                 if let Some(cgroup) = &cgroup {
                     request.cgroups = cgroup
@@ -151,7 +151,7 @@ impl Actor {
                         .map_err(|e| format!("cannot open the child's cgroup: {e}"))?;
                 }
                 // Before the process exists: its first line is redacted already.
-                log.add_secrets(redact::secret_values(&spec.manifest, &request.env));
+                log.add_secrets(redact::secret_values(&spec.manifest, &request.program.env));
                 let spawner = Spawner::global().map_err(|e| e.to_string())?;
                 let spawned = spawner
                     .spawn(request)
