@@ -32,6 +32,7 @@ pub mod cgroup;
 pub mod child;
 pub mod crashloop;
 pub mod event;
+pub mod launcher;
 pub mod limits;
 pub mod logs;
 pub mod memwatch;

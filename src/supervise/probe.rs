@@ -13,8 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::manifest::model;
-use crate::supervise::os;
-use crate::supervise::spawn::{Command, Output, Program, SpawnRequest, Spawner};
+use crate::supervise::launcher::Launcher;
+use crate::supervise::spawn::{Command, Output, Program, SpawnRequest};
 
 /// The check a probe performs. Equal checks are equal values; a `log_line` compares its pattern.
 #[derive(Debug, Clone)]
@@ -175,11 +175,13 @@ pub fn command_of(c: &model::Command) -> Command {
 }
 
 /// Runs one attempt of `check`, bounded by `timeout`. `Err` carries a short reason. `child` is the child's
-/// program, whose environment, directory and identity an `exec` check runs with (only `exec` needs it).
+/// program, whose environment, directory and identity an `exec` check runs with (only `exec` needs it), started
+/// by `launcher`.
 pub async fn attempt(
     check: &Check,
     timeout: Duration,
     child: Option<Program>,
+    launcher: &dyn Launcher,
 ) -> Result<(), String> {
     match check {
         Check::Tcp { host, port } => {
@@ -207,7 +209,7 @@ pub async fn attempt(
             )),
         },
         Check::Exec { command } => match child {
-            Some(child) => exec(child.with_command(command.clone()), timeout).await,
+            Some(child) => exec(launcher, child.with_command(command.clone()), timeout).await,
             None => Err("exec: the child's environment is unknown".into()),
         },
         // Reported by the child (output pump, notify socket, notification fd); never attempted.
@@ -250,8 +252,7 @@ async fn http_status(host: &str, port: u16, path: &str) -> std::io::Result<u16> 
     }
 }
 
-async fn exec(program: Program, timeout: Duration) -> Result<(), String> {
-    let spawner = Spawner::global().map_err(|e| e.to_string())?;
+async fn exec(launcher: &dyn Launcher, program: Program, timeout: Duration) -> Result<(), String> {
     let request = SpawnRequest {
         program,
         nofile: None,
@@ -259,7 +260,7 @@ async fn exec(program: Program, timeout: Duration) -> Result<(), String> {
         cgroups: Vec::new(),
         extra_fd: None,
     };
-    let spawned = spawner
+    let spawned = launcher
         .spawn(request)
         .await
         .map_err(|e| format!("exec: {e}"))?;
@@ -270,7 +271,7 @@ async fn exec(program: Program, timeout: Duration) -> Result<(), String> {
         Ok(Err(_)) => Err("exec: exit status lost".into()),
         Err(_) => {
             // The reaper collects it; its whole group goes so that a hung check leaves nothing behind.
-            if let Err(e) = os::signal_group(pid, nix::sys::signal::Signal::SIGKILL) {
+            if let Err(e) = launcher.signal_group(pid, nix::sys::signal::Signal::SIGKILL) {
                 tracing::warn!(pid, error = %e, "cannot kill a timed-out exec probe");
             }
             Err(format!(

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::supervise::cgroup::{Detection, Tree};
 use crate::supervise::event::ChildEvent;
+use crate::supervise::launcher::{Launcher, Real};
 use crate::supervise::logs::LogBook;
 use crate::supervise::statefile::StateFile;
 
@@ -45,6 +46,8 @@ pub struct ChildContext {
     pub cgroups: Option<Arc<Tree>>,
     /// What cgroup detection found, for the status view.
     pub cgroup_detection: Option<Arc<Detection>>,
+    /// Starts and signals the processes ([`Real`] unless a test fakes them).
+    pub launcher: Arc<dyn Launcher>,
 }
 
 impl ChildContext {
@@ -61,6 +64,7 @@ impl ChildContext {
             seed: None,
             cgroups: None,
             cgroup_detection: None,
+            launcher: Arc::new(Real),
         }
     }
 

@@ -37,10 +37,10 @@ use crate::supervise::event::{ChildEvent, ChildEventKind};
 use crate::supervise::limits;
 use crate::supervise::logs::ChildLog;
 use crate::supervise::memwatch::MemoryWatch;
-use crate::supervise::os::{self, ExitStatus};
+use crate::supervise::os::ExitStatus;
 use crate::supervise::probe::Counter;
 use crate::supervise::reaper::ExitReceiver;
-use crate::supervise::spawn::{Spawned, Spawner};
+use crate::supervise::spawn::Spawned;
 
 mod control;
 mod group;
@@ -252,7 +252,7 @@ impl Actor {
         mut commands: mpsc::UnboundedReceiver<ChildCommand>,
     ) {
         self.apply(effects, now);
-        let mut reaps = Spawner::global().ok().map(|s| s.reaper().reaps());
+        let mut reaps = self.ctx.launcher.reaps();
         loop {
             if self.closing && self.machine.state().is_terminal() {
                 break;
@@ -321,7 +321,11 @@ impl Actor {
                     self.cgroup_news();
                     let group_alive = match &self.cgroup {
                         Some(cg) => cg.is_populated(),
-                        None => self.machine.state().pid().is_some_and(os::group_exists),
+                        None => self
+                            .machine
+                            .state()
+                            .pid()
+                            .is_some_and(|pid| self.ctx.launcher.group_exists(pid)),
                     };
                     if status.signal == Some(libc::SIGKILL)
                         && self.cgroup.as_ref().is_some_and(ActorCgroup::oom_in_run)
@@ -465,7 +469,7 @@ impl Actor {
                     if let Some(cg) = self.cgroup.as_mut() {
                         // The whole tree, escapees of the process group included.
                         cg.signal(signal);
-                    } else if let Err(e) = os::signal_group(pgid, signal) {
+                    } else if let Err(e) = self.ctx.launcher.signal_group(pgid, signal) {
                         tracing::warn!(child = %self.spec.name, pgid, error = %e, "cannot signal the process group");
                     }
                 }

@@ -161,7 +161,7 @@ impl Actor {
             | ChildState::Stopping { pid, .. } => *pid,
             _ => return Err(CommandError::NotRunning(name)),
         };
-        match os::signal_group(pid, signal) {
+        match self.ctx.launcher.signal_group(pid, signal) {
             Ok(true) => Ok(()),
             Ok(false) => Err(CommandError::NotRunning(name)),
             Err(e) => Err(CommandError::Signal {

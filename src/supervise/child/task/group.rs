@@ -6,7 +6,6 @@ use super::Actor;
 use crate::supervise::child::state::Input;
 use crate::supervise::event::ChildEventKind;
 use crate::supervise::limits::{self, LimitReport};
-use crate::supervise::os;
 
 impl Actor {
     /// Feeds `GroupGone` once nothing of the run is left: its cgroup is empty, else its process group is gone.
@@ -16,7 +15,7 @@ impl Actor {
         };
         let alive = match &self.cgroup {
             Some(cg) => cg.is_populated(),
-            None => os::group_exists(pid),
+            None => self.ctx.launcher.group_exists(pid),
         };
         if !alive {
             self.feed(Input::GroupGone, now);

@@ -38,13 +38,16 @@ impl Actor {
         let tx = self.inbox_sender();
         let child = Arc::clone(&self.spec);
         let herder_env = Arc::clone(&self.ctx.herder_env);
+        let launcher = Arc::clone(&self.ctx.launcher);
         tokio::spawn(async move {
             let result = match &spec.check {
                 Check::Exec { .. } => match config::program(&child, &herder_env).await {
-                    Ok(program) => probe::attempt(&spec.check, spec.timeout, Some(program)).await,
+                    Ok(program) => {
+                        probe::attempt(&spec.check, spec.timeout, Some(program), &*launcher).await
+                    }
                     Err(e) => Err(format!("exec: {}", ErrorChain::inline(&e))),
                 },
-                check => probe::attempt(check, spec.timeout, None).await,
+                check => probe::attempt(check, spec.timeout, None, &*launcher).await,
             };
             // The actor may have ended; the result is then moot.
             let _ = tx.send(Internal::Probe { run, which, result });

@@ -16,10 +16,9 @@ use crate::supervise::limits;
 use crate::supervise::logs::pump::{self, LineWatch};
 use crate::supervise::logs::redact;
 use crate::supervise::memwatch;
-use crate::supervise::os;
 use crate::supervise::ports;
 use crate::supervise::probe::Check;
-use crate::supervise::spawn::{Spawned, Spawner};
+use crate::supervise::spawn::Spawned;
 
 impl Actor {
     pub(super) fn on_spawned(&mut self, spawned: Spawned, now: Instant) {
@@ -109,6 +108,7 @@ impl Actor {
         let inbox = self.inbox_sender();
         let run = self.run;
         let log = Arc::clone(&self.log);
+        let launcher = Arc::clone(&self.ctx.launcher);
         tokio::spawn(async move {
             let mut outcome = SpawnOutcome {
                 result: Err(String::new()),
@@ -152,12 +152,7 @@ impl Actor {
                 }
                 // Before the process exists: its first line is redacted already.
                 log.add_secrets(redact::secret_values(&spec.manifest, &request.program.env));
-                let spawner = Spawner::global().map_err(|e| e.to_string())?;
-                let spawned = spawner
-                    .spawn(request)
-                    .await
-                    .map_err(|e| ErrorChain::inline(&e).to_string())?;
-                Ok(spawned)
+                launcher.spawn(request).await
             }
             .await;
             if let Err(SpawnOutcome {
@@ -167,7 +162,7 @@ impl Actor {
             }) = tx.send(outcome)
             {
                 // The actor is gone or has moved on to another run: nobody would ever stop this process.
-                let _ = os::signal_group(spawned.pid, Signal::SIGKILL);
+                let _ = launcher.signal_group(spawned.pid, Signal::SIGKILL);
                 if let Some(cgroup) = made {
                     cgroup.dirs.kill();
                 }
