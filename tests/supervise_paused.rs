@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use herder::manifest::{ChildSpec, Manifest};
-use herder::supervise::child::{ChildContext, spawn_child};
+use herder::supervise::child::{ChildContext, ChildHandle, spawn_child};
 use herder::supervise::event::{ChildEvent, ChildEventKind};
 use herder::supervise::launcher::Launcher;
 use herder::supervise::logs::LogBook;
@@ -77,6 +77,19 @@ fn spec(dir: &std::path::Path, manifest: serde_json::Value) -> Arc<ChildSpec> {
     })
 }
 
+/// Starts the child of `manifest` on a fresh fake launcher; the handle keeps the actor alive.
+fn start(
+    manifest: serde_json::Value,
+) -> (Arc<Fake>, mpsc::UnboundedReceiver<ChildEvent>, ChildHandle) {
+    let (tx, events) = mpsc::unbounded_channel();
+    let mut ctx = ChildContext::new(tx, Arc::new(LogBook::new(None)));
+    let fake = Arc::new(Fake::default());
+    ctx.launcher = fake.clone();
+    // Nothing is read from the directory: the fake runs no command and the manifests hold no files.
+    let child = spawn_child(spec(&std::env::temp_dir(), manifest), 1, &ctx);
+    (fake, events, child)
+}
+
 async fn until(
     events: &mut mpsc::UnboundedReceiver<ChildEvent>,
     what: &str,
@@ -95,17 +108,12 @@ async fn until(
 
 #[tokio::test(start_paused = true)]
 async fn a_crash_is_respawned_after_exactly_the_backoff_delay() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (tx, mut events) = mpsc::unbounded_channel();
-    let mut ctx = ChildContext::new(tx, Arc::new(LogBook::new(None)));
-    let fake = Arc::new(Fake::default());
-    ctx.launcher = fake.clone();
     let manifest = json!({
         "name": "crasher",
         "command": ["fake"],
         "restart": {"policy": "always", "backoff": {"initial": "7s", "max": "60s", "multiplier": 2.0, "jitter": 0.0}},
     });
-    let _child = spawn_child(spec(dir.path(), manifest), 1, &ctx);
+    let (fake, mut events, _child) = start(manifest);
     until(&mut events, "the first spawn", |k| {
         matches!(k, ChildEventKind::Spawned { .. })
     })
@@ -142,18 +150,13 @@ async fn a_crash_is_respawned_after_exactly_the_backoff_delay() {
 
 #[tokio::test(start_paused = true)]
 async fn readiness_passes_after_success_threshold_probes_one_interval_apart() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (tx, mut events) = mpsc::unbounded_channel();
-    let mut ctx = ChildContext::new(tx, Arc::new(LogBook::new(None)));
-    let fake = Arc::new(Fake::default());
-    ctx.launcher = fake.clone();
     let manifest = json!({
         "name": "probed",
         "command": ["fake"],
         "readiness": {"exec": ["check"], "interval": "2s", "timeout": "1s", "success_threshold": 3},
         "start_timeout": "1h",
     });
-    let _child = spawn_child(spec(dir.path(), manifest), 1, &ctx);
+    let (fake, mut events, _child) = start(manifest);
     until(&mut events, "the spawn", |k| {
         matches!(k, ChildEventKind::Spawned { .. })
     })
