@@ -179,3 +179,34 @@ async fn readiness_passes_after_success_threshold_probes_one_interval_apart() {
         "one probe per interval, the first at once"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_child_not_ready_in_time_is_failed_at_exactly_the_start_timeout() {
+    let manifest = json!({
+        "name": "slow",
+        "command": ["fake"],
+        // The fake has no output: this line never comes.
+        "readiness": {"log_line": "^listening$"},
+        "start_timeout": "30s",
+    });
+    let (_fake, mut events, _child) = start(manifest);
+    until(&mut events, "the spawn", |k| {
+        matches!(k, ChildEventKind::Spawned { .. })
+    })
+    .await;
+    let spawned_at = Instant::now();
+    let reason = match until(&mut events, "not ready", |k| {
+        matches!(k, ChildEventKind::NotReady { .. })
+    })
+    .await
+    {
+        ChildEventKind::NotReady { reason } => reason,
+        _ => unreachable!(),
+    };
+    assert_eq!(reason, "not ready before the start timeout");
+    assert_eq!(
+        spawned_at.elapsed(),
+        Duration::from_secs(30),
+        "not a moment before or after"
+    );
+}
