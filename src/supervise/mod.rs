@@ -27,21 +27,21 @@
 
 pub use os::release_free_memory;
 
-pub mod backoff;
+pub(crate) mod backoff;
 pub mod cgroup;
 pub mod child;
-pub mod crashloop;
+pub(crate) mod crashloop;
 pub mod event;
 pub mod launcher;
 pub mod limits;
 pub mod logs;
-pub mod memwatch;
-pub mod notify;
+pub(crate) mod memwatch;
+pub(crate) mod notify;
 pub mod os;
-pub mod ports;
-pub mod probe;
+pub(crate) mod ports;
+pub(crate) mod probe;
 pub mod proc;
-pub mod reaper;
+pub(crate) mod reaper;
 pub mod spawn;
 pub mod statefile;
 

@@ -319,11 +319,6 @@ impl Counter {
         }
         None
     }
-
-    /// `Some(true)` once passed, `Some(false)` once failed, `None` before either.
-    pub fn verdict(&self) -> Option<bool> {
-        self.verdict
-    }
 }
 
 #[cfg(test)]
@@ -378,6 +373,6 @@ mod tests {
         assert_eq!(c.record(false, false, &s), None, "reported once");
         assert_eq!(c.record(true, false, &s), None);
         assert_eq!(c.record(true, false, &s), Some(Verdict::Passed));
-        assert_eq!(c.verdict(), Some(true));
+        assert_eq!(c.verdict, Some(true));
     }
 }
