@@ -4,14 +4,14 @@
 //! reports every transition as a [`ChildEvent`] on the shared channel of
 //! [`ChildContext`] and publishes a [`ChildStatus`] snapshot on a `watch` channel.
 
-pub mod cgroup;
-pub mod command;
-pub mod config;
+pub(crate) mod cgroup;
+pub(crate) mod command;
+pub(crate) mod config;
 pub mod handle;
-pub mod notified;
-pub mod state;
+pub(crate) mod notified;
+pub(crate) mod state;
 pub mod status;
-pub mod task;
+pub(crate) mod task;
 
 use std::sync::Arc;
 

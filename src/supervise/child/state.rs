@@ -162,11 +162,6 @@ impl Machine {
         &self.state
     }
 
-    /// The parameters in force.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
     /// Restarts so far (automatic and requested).
     pub fn restarts(&self) -> u32 {
         self.restarts
