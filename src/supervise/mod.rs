@@ -33,7 +33,7 @@ pub mod child;
 pub(crate) mod crashloop;
 pub mod event;
 pub mod launcher;
-pub mod limits;
+pub(crate) mod limits;
 pub mod logs;
 pub(crate) mod memwatch;
 pub(crate) mod notify;
