@@ -57,21 +57,6 @@ async fn start_all(
     (handles, start.elapsed())
 }
 
-async fn stop_all(handles: Vec<ChildHandle>) {
-    let stops: Vec<_> = handles
-        .iter()
-        .map(|h| {
-            let h = h.clone();
-            tokio::spawn(async move { h.stop().await })
-        })
-        .collect();
-    for s in stops {
-        if !matches!(s.await, Ok(Ok(()))) {
-            panic!("stop failed");
-        }
-    }
-}
-
 fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[times.len() / 2]
@@ -98,7 +83,7 @@ async fn main() {
 
     // Warm up the spawner, reaper, cgroup watch thread and page cache.
     let (handles, _) = start_all(&with_cgroups, &mut events, dir.path(), CHILDREN, true, 0).await;
-    stop_all(handles).await;
+    support::stop_all(handles).await;
 
     let mut limited = Vec::new();
     let mut unlimited = Vec::new();
@@ -114,7 +99,7 @@ async fn main() {
                 start_all(ctx, &mut events, dir.path(), CHILDREN, limits, incarnation).await;
             incarnation += 1;
             times.push(took);
-            stop_all(handles).await;
+            support::stop_all(handles).await;
         }
     }
     let (limited, unlimited, no_cgroup) = (median(limited), median(unlimited), median(no_cgroup));
@@ -148,7 +133,7 @@ async fn main() {
         "reading usage of {USAGE_CHILDREN} children (one status): median {:?} of {ROUNDS}",
         median(reads)
     );
-    stop_all(handles).await;
+    support::stop_all(handles).await;
     // Let the actors remove their cgroups, then remove the bench's own subtrees.
     tokio::time::sleep(Duration::from_secs(1)).await;
     if let Some(tree) = &setup.tree {

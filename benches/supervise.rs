@@ -13,7 +13,7 @@ use herder::supervise::os;
 use tokio::sync::mpsc;
 
 mod support;
-use support::{spec, wait_for};
+use support::{spec, stop_all, wait_for};
 
 const CHILDREN: usize = 500;
 const ROUNDS: usize = 5;
@@ -88,23 +88,6 @@ async fn start_all(
     })
     .await;
     (handles, start.elapsed())
-}
-
-async fn stop_all(handles: Vec<ChildHandle>) -> Duration {
-    let start = Instant::now();
-    let stops: Vec<_> = handles
-        .iter()
-        .map(|h| {
-            let h = h.clone();
-            tokio::spawn(async move { h.stop().await })
-        })
-        .collect();
-    for s in stops {
-        if !matches!(s.await, Ok(Ok(()))) {
-            panic!("stop failed");
-        }
-    }
-    start.elapsed()
 }
 
 #[tokio::main]

@@ -1,10 +1,12 @@
-//! Helpers the supervision benches share: a child spec from a JSON manifest, and waiting for events.
+//! Helpers the supervision benches share: a child spec from a JSON manifest, waiting for events, and
+//! stopping every child.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use herder::manifest::{ChildSpec, Manifest};
+use herder::supervise::ChildHandle;
 use herder::supervise::event::{ChildEvent, ChildEventKind};
 use tokio::sync::mpsc;
 
@@ -44,4 +46,22 @@ pub async fn wait_for(
             Err(_) => panic!("timed out with {count} events missing"),
         }
     }
+}
+
+/// Stops every child at once and waits for all of them; how long that took.
+pub async fn stop_all(handles: Vec<ChildHandle>) -> Duration {
+    let start = Instant::now();
+    let stops: Vec<_> = handles
+        .iter()
+        .map(|h| {
+            let h = h.clone();
+            tokio::spawn(async move { h.stop().await })
+        })
+        .collect();
+    for s in stops {
+        if !matches!(s.await, Ok(Ok(()))) {
+            panic!("stop failed");
+        }
+    }
+    start.elapsed()
 }
