@@ -462,6 +462,7 @@ impl Actor {
     }
 
     fn apply(&mut self, effects: Vec<Effect>, now: Instant) {
+        let mut events = Vec::new();
         for effect in effects {
             match effect {
                 Effect::Spawn => self.start_run(),
@@ -473,10 +474,15 @@ impl Actor {
                         tracing::warn!(child = %self.spec.name, pgid, error = %e, "cannot signal the process group");
                     }
                 }
-                Effect::Emit(kind) => self.emit(kind),
+                Effect::Emit(kind) => events.push(kind),
             }
         }
+        // The status first, then the events: whoever acts on an event (a `--wait`, the
+        // reconciler's view) then finds the state it announces already published.
         self.on_state(now);
+        for kind in events {
+            self.emit(kind);
+        }
     }
 
     fn on_state(&mut self, now: Instant) {
