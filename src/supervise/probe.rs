@@ -1,8 +1,8 @@
-//! Readiness and liveness probes: the checks (`http`, `tcp`, `exec`, `log_line`) and their counters.
+//! Readiness and liveness probes: the checks (`http`, `tcp`, `exec`, `log_line`, ...) and their timing.
 //!
-//! A check is one async attempt bounded by the probe's `timeout`. The actor schedules attempts itself (one
-//! `sleep_until` per configured probe, only in the states where the probe applies), so a child without probes
-//! has no timer at all. `exec` checks run through the spawner like every other process, in their own process
+//! A check is one async attempt bounded by the probe's `timeout`. When attempts are due, and what their results
+//! conclude, is decided by the pure `child::state::Probes`; the actor keeps one timer for all of it, so a child
+//! without probes has no timer at all. `exec` checks run through the spawner like every other process, in their own process
 //! group, which is SIGKILLed at the timeout; the reaper collects them. `http` is a hand-written HTTP/1.1 `GET`
 //! over a `TcpStream` that only reads the status line. `log_line` is matched by the output pump, not here.
 
@@ -282,45 +282,6 @@ async fn exec(launcher: &dyn Launcher, program: Program, timeout: Duration) -> R
     }
 }
 
-/// What a probe concluded after an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// `success_threshold` consecutive successes (after not passing).
-    Passed,
-    /// `failure_threshold` consecutive counted failures (after not failing).
-    Failed,
-}
-
-/// Consecutive-result counting with thresholds; reports only changes of verdict.
-#[derive(Debug, Clone, Default)]
-pub struct Counter {
-    successes: u32,
-    failures: u32,
-    verdict: Option<bool>,
-}
-
-impl Counter {
-    /// Records one attempt. Failures inside the start period are not counted.
-    pub fn record(&mut self, ok: bool, in_start_period: bool, spec: &ProbeSpec) -> Option<Verdict> {
-        if ok {
-            self.failures = 0;
-            self.successes = self.successes.saturating_add(1);
-            if self.successes >= spec.success_threshold && self.verdict != Some(true) {
-                self.verdict = Some(true);
-                return Some(Verdict::Passed);
-            }
-        } else if !in_start_period {
-            self.successes = 0;
-            self.failures = self.failures.saturating_add(1);
-            if self.failures >= spec.failure_threshold && self.verdict != Some(false) {
-                self.verdict = Some(false);
-                return Some(Verdict::Failed);
-            }
-        }
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,23 +317,5 @@ mod tests {
             },
             pattern("h")
         );
-    }
-
-    #[test]
-    fn counter_thresholds() {
-        let s = spec(2, 3);
-        let mut c = Counter::default();
-        assert_eq!(
-            c.record(false, true, &s),
-            None,
-            "start period failures do not count"
-        );
-        assert_eq!(c.record(false, false, &s), None);
-        assert_eq!(c.record(false, false, &s), None);
-        assert_eq!(c.record(false, false, &s), Some(Verdict::Failed));
-        assert_eq!(c.record(false, false, &s), None, "reported once");
-        assert_eq!(c.record(true, false, &s), None);
-        assert_eq!(c.record(true, false, &s), Some(Verdict::Passed));
-        assert_eq!(c.verdict, Some(true));
     }
 }

@@ -18,9 +18,11 @@ use crate::supervise::event::ChildEventKind;
 use crate::supervise::os::ExitStatus;
 
 mod phase;
+mod probes;
 mod restart;
 
 pub use phase::ChildState;
+pub(crate) use probes::{Due, Finding, Probes, Which};
 
 /// What follows once a stopping child's process group is gone.
 #[derive(Debug, Clone, PartialEq, Eq)]

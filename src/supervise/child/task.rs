@@ -12,8 +12,8 @@
 //!
 //! Every spawn starts a new *run* (a counter). Results from an earlier run (a probe that finished after its
 //! process died, a late spawn reply) are ignored, so a restart can never be confused by its predecessor.
-//! Decisions are made by the pure [`Machine`]; this file only turns the world into [`Input`]s and carries out
-//! the [`Effect`]s.
+//! Decisions are made by the pure [`Machine`] and, for probe timing and pauses, the pure [`Probes`]; this file
+//! only turns the world into [`Input`]s and carries out the [`Effect`]s and the attempts that are due.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +27,7 @@ use super::command::{Ack, ChildCommand};
 use super::config::RunConfig;
 use super::handle::ChildHandle;
 use super::notified::NotifyView;
-use super::state::{ChildState, Effect, Input, Machine};
+use super::state::{ChildState, Due, Effect, Input, Machine, Probes, Which};
 use super::status::ChildStatus;
 use crate::manifest::ChildSpec;
 use crate::supervise::backoff::{Backoff, FastRand};
@@ -38,7 +38,6 @@ use crate::supervise::limits;
 use crate::supervise::logs::ChildLog;
 use crate::supervise::memwatch::MemoryWatch;
 use crate::supervise::os::ExitStatus;
-use crate::supervise::probe::Counter;
 use crate::supervise::reaper::ExitReceiver;
 use crate::supervise::spawn::Spawned;
 
@@ -56,12 +55,6 @@ use wait::{
 /// While waiting for a stopped group's last member, re-check at least this often (members reaped by a parent
 /// other than herder do not wake the reaper).
 const GROUP_POLL: Duration = Duration::from_millis(100);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Which {
-    Readiness,
-    Liveness,
-}
 
 /// The outcome of a spawn, for the run that asked for it.
 struct SpawnOutcome {
@@ -95,13 +88,6 @@ enum Internal {
     },
 }
 
-#[derive(Default)]
-struct ProbeSlot {
-    counter: Counter,
-    next: Option<Instant>,
-    in_flight: bool,
-}
-
 enum Wake {
     Command(Option<ChildCommand>),
     Spawn(SpawnOutcome),
@@ -132,8 +118,6 @@ struct Actor {
     /// What the current run's notify socket heard, and the view last acted on.
     notify: Option<watch::Receiver<NotifyView>>,
     notify_seen: NotifyView,
-    /// Since when the watchdog counts: the last `WATCHDOG=1`, or becoming ready.
-    watchdog_from: Option<Instant>,
     /// The notification descriptor was written to before the spawn was seen to finish.
     ready_early: bool,
     exit: Option<ExitReceiver>,
@@ -145,10 +129,8 @@ struct Actor {
     /// Shared with the handles, which read the usage.
     meter: Arc<Meter>,
     recorded_pid: Option<i32>,
-    readiness: ProbeSlot,
-    liveness: ProbeSlot,
-    healthy: Option<bool>,
-    paused: bool,
+    /// The probe schedule, the watchdog and the paused flag of the current run.
+    probes: Probes,
     /// Internal messages (probe results, log-line matches), created on first use.
     inbox: Option<(
         mpsc::UnboundedSender<Internal>,
@@ -222,7 +204,6 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
         port_holder: None,
         notify: None,
         notify_seen: NotifyView::default(),
-        watchdog_from: None,
         ready_early: false,
         exit: None,
         memory: None,
@@ -230,10 +211,7 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
         cgroup_tried: false,
         meter,
         recorded_pid: None,
-        readiness: ProbeSlot::default(),
-        liveness: ProbeSlot::default(),
-        healthy: None,
-        paused: false,
+        probes: Probes::default(),
         inbox: None,
         status_tx,
         stop_acks: Vec::new(),
@@ -332,7 +310,7 @@ impl Actor {
                     {
                         status.oom_limit = self.spec.manifest.resource_limits.memory.map(|m| m.0);
                     }
-                    self.paused = false;
+                    self.probes.leader_exited();
                     self.feed(
                         Input::Exited {
                             status,
@@ -365,55 +343,29 @@ impl Actor {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let mut earliest: Option<Instant> = None;
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                earliest = Some(earliest.map_or(t, |e| e.min(t)));
-            }
-        };
         match self.machine.state() {
-            ChildState::Starting { .. } => {
-                consider(Some(self.run_started + self.cfg.start_timeout));
-                if !self.paused {
-                    consider(self.readiness.next);
-                }
-            }
-            ChildState::Running { .. } if !self.paused => {
-                consider(self.liveness.next);
-                consider(self.watchdog_deadline());
+            state @ (ChildState::Starting { .. } | ChildState::Running { .. }) => {
+                self.probes.deadline(state, &self.cfg)
             }
             ChildState::Stopping {
                 deadline,
                 killed: false,
                 ..
-            } => consider(Some(*deadline)),
-            ChildState::Backoff { until, .. } => consider(Some(*until)),
-            _ => {}
+            } => Some(*deadline),
+            ChildState::Backoff { until, .. } => Some(*until),
+            _ => None,
         }
-        earliest
     }
 
     fn timer(&mut self, now: Instant) {
-        match self.machine.state().clone() {
-            ChildState::Starting { .. } => {
-                if now >= self.run_started + self.cfg.start_timeout {
-                    self.feed(Input::StartTimeout, now);
-                } else if self.readiness.next.is_some_and(|t| now >= t) {
-                    self.launch_probe(Which::Readiness);
+        match self.machine.state() {
+            state @ (ChildState::Starting { .. } | ChildState::Running { .. }) => {
+                match self.probes.due(state, &self.cfg, now) {
+                    Some(Due::StartTimeout) => self.feed(Input::StartTimeout, now),
+                    Some(Due::Unhealthy { reason }) => self.feed(Input::Unhealthy { reason }, now),
+                    Some(Due::Attempt(which)) => self.launch_probe(which),
+                    None => {}
                 }
-            }
-            ChildState::Running { .. } if self.watchdog_deadline().is_some_and(|t| now >= t) => {
-                let period = self.cfg.watchdog().unwrap_or_default();
-                let reason = format!(
-                    "no WATCHDOG=1 within the watchdog period of {}",
-                    humantime::format_duration(period)
-                );
-                self.watchdog_from = None;
-                self.healthy = Some(false);
-                self.feed(Input::Unhealthy { reason }, now);
-            }
-            ChildState::Running { .. } if self.liveness.next.is_some_and(|t| now >= t) => {
-                self.launch_probe(Which::Liveness);
             }
             ChildState::Stopping { .. } => self.feed(Input::StopDeadline, now),
             ChildState::Backoff { .. } => self.feed(Input::BackoffElapsed, now),
@@ -486,32 +438,7 @@ impl Actor {
     }
 
     fn on_state(&mut self, now: Instant) {
-        match self.machine.state() {
-            ChildState::Starting { .. } => {
-                if !self.readiness.in_flight && self.readiness.next.is_none() {
-                    self.readiness.next = match self.cfg.readiness.as_ref().map(|r| &r.check) {
-                        Some(check) if !check.is_pushed() => Some(now),
-                        _ => None,
-                    };
-                }
-            }
-            ChildState::Running { .. } => {
-                self.readiness.next = None;
-                if !self.liveness.in_flight && self.liveness.next.is_none() {
-                    self.liveness.next = (self.cfg.liveness.as_ref())
-                        .filter(|p| !p.check.is_pushed())
-                        .map(|p| now + p.interval);
-                }
-                if self.cfg.watchdog().is_some() && self.watchdog_from.is_none() {
-                    self.watchdog_from = Some(now);
-                }
-            }
-            _ => {
-                self.readiness.next = None;
-                self.liveness.next = None;
-                self.watchdog_from = None;
-            }
-        }
+        self.probes.on_state(self.machine.state(), &self.cfg, now);
         if matches!(
             self.machine.state(),
             ChildState::Spawning {
@@ -554,8 +481,8 @@ impl Actor {
             ready: state.is_ready(),
             restarts: self.machine.restarts(),
             last_exit: self.machine.last_exit(),
-            healthy: self.healthy,
-            paused: self.paused,
+            healthy: self.probes.healthy(),
+            paused: self.probes.paused(),
             started: state.pid().map(|_| self.run_started.into_std()),
             limits: self.limit_report(),
             waiting: self.port_holder.clone(),

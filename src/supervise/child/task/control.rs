@@ -5,7 +5,7 @@ use std::sync::Arc;
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
-use super::{Actor, ProbeSlot};
+use super::{Actor, Which};
 use crate::error_chain::ErrorChain;
 use crate::manifest::ChildSpec;
 use crate::supervise::child::command::{Ack, ChildCommand, CommandError};
@@ -15,7 +15,6 @@ use crate::supervise::event::ChildEventKind;
 use crate::supervise::limits;
 use crate::supervise::memwatch;
 use crate::supervise::os;
-use crate::supervise::probe::ProbeSpec;
 
 impl Actor {
     pub(super) fn command(&mut self, cmd: ChildCommand, now: Instant) {
@@ -38,21 +37,14 @@ impl Actor {
             }
             ChildCommand::Pause(reply) => {
                 let ack = self.freeze(true).map(|()| {
-                    self.paused = true;
+                    self.probes.pause(now);
                     self.publish();
                 });
                 let _ = reply.send(ack);
             }
             ChildCommand::Resume(reply) => {
                 let ack = self.freeze(false).map(|()| {
-                    self.paused = false;
-                    let interval = |p: &Option<ProbeSpec>| p.as_ref().map(|p| now + p.interval);
-                    if !self.readiness.in_flight && self.readiness.next.is_none() {
-                        self.readiness.next = interval(&self.cfg.readiness);
-                    }
-                    if !self.liveness.in_flight && self.liveness.next.is_none() {
-                        self.liveness.next = interval(&self.cfg.liveness);
-                    }
+                    (self.probes).resume(self.machine.state(), &self.cfg, now);
                     self.publish();
                 });
                 let _ = reply.send(ack);
@@ -90,17 +82,12 @@ impl Actor {
             .update(cfg.policy.clone(), backoff_changed.then_some(cfg.backoff));
         self.cfg = cfg;
         self.spec = spec;
-        if readiness_changed {
-            self.readiness = ProbeSlot::default();
-            if matches!(self.machine.state(), ChildState::Starting { .. }) {
-                self.readiness.next = self.cfg.readiness.as_ref().map(|_| now);
-            }
-        }
-        if liveness_changed {
-            self.liveness = ProbeSlot::default();
-            self.healthy = None;
-            if matches!(self.machine.state(), ChildState::Running { .. }) {
-                self.liveness.next = self.cfg.liveness.as_ref().map(|p| now + p.interval);
+        for (changed, which) in [
+            (readiness_changed, Which::Readiness),
+            (liveness_changed, Which::Liveness),
+        ] {
+            if changed {
+                (self.probes).replace(which, self.machine.state(), &self.cfg, now);
             }
         }
         if let Some(cg) = &self.cgroup
@@ -130,7 +117,7 @@ impl Actor {
         {
             tracing::warn!(child = %self.spec.name, %error, "cannot apply open_files to the running process");
         }
-        // A probe result of the old probe may still arrive; it is counted against the new one, which is harmless.
+        // A result of a replaced probe may still arrive; it is dropped.
         self.apply(effects, now);
         self.publish();
     }

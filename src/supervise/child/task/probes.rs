@@ -1,39 +1,26 @@
-//! Readiness and liveness probes: launching an attempt off the actor and counting its result.
+//! Readiness and liveness probes: launching an attempt that [`Probes`](super::Probes) found due off the actor,
+//! and acting on what its result concludes.
 
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{Actor, Internal, ProbeSlot, Which};
+use super::{Actor, Internal, Which};
 use crate::error_chain::ErrorChain;
 use crate::supervise::child::config;
-use crate::supervise::child::state::{ChildState, Input};
+use crate::supervise::child::state::{Finding, Input};
 use crate::supervise::event::ChildEventKind;
-use crate::supervise::probe::{self, Check, ProbeSpec, Verdict};
+use crate::supervise::probe::{self, Check};
 
 impl Actor {
-    pub(super) fn probe_spec(&self, which: Which) -> Option<&ProbeSpec> {
-        match which {
-            Which::Readiness => self.cfg.readiness.as_ref(),
-            Which::Liveness => self.cfg.liveness.as_ref(),
-        }
-    }
-
-    pub(super) fn slot(&mut self, which: Which) -> &mut ProbeSlot {
-        match which {
-            Which::Readiness => &mut self.readiness,
-            Which::Liveness => &mut self.liveness,
-        }
-    }
-
     pub(super) fn launch_probe(&mut self, which: Which) {
-        let Some(spec) = self.probe_spec(which).cloned() else {
-            self.slot(which).next = None;
+        let spec = match which {
+            Which::Readiness => self.cfg.readiness.clone(),
+            Which::Liveness => self.cfg.liveness.clone(),
+        };
+        let Some(spec) = spec else {
             return;
         };
-        let slot = self.slot(which);
-        slot.next = None;
-        slot.in_flight = true;
         let run = self.run;
         let tx = self.inbox_sender();
         let child = Arc::clone(&self.spec);
@@ -55,38 +42,24 @@ impl Actor {
     }
 
     pub(super) fn on_probe(&mut self, which: Which, result: Result<(), String>, now: Instant) {
-        let Some(spec) = self.probe_spec(which).cloned() else {
-            return;
-        };
-        let in_start_period = now < self.run_started + spec.start_period;
-        let slot = self.slot(which);
-        slot.in_flight = false;
-        let verdict = slot.counter.record(result.is_ok(), in_start_period, &spec);
-        let live = match which {
-            Which::Readiness => matches!(self.machine.state(), ChildState::Starting { .. }),
-            Which::Liveness => matches!(self.machine.state(), ChildState::Running { .. }),
-        };
-        if live {
-            self.slot(which).next = Some(now + spec.interval);
+        let finding = (self.probes).record(which, result, self.machine.state(), &self.cfg, now);
+        if let Some(finding) = finding {
+            self.on_finding(finding, now);
         }
-        let reason = result.err().unwrap_or_default();
-        match (which, verdict) {
-            (Which::Readiness, Some(Verdict::Passed)) if live => self.feed(Input::Ready, now),
-            (Which::Readiness, Some(Verdict::Failed)) if live => {
-                self.emit(ChildEventKind::NotReady { reason });
-            }
-            (Which::Liveness, Some(Verdict::Passed)) => {
-                if self.healthy == Some(false) {
+    }
+
+    /// Carries out what a probe result or a watchdog notification concluded.
+    pub(super) fn on_finding(&mut self, finding: Finding, now: Instant) {
+        match finding {
+            Finding::Ready => self.feed(Input::Ready, now),
+            Finding::NotReady { reason } => self.emit(ChildEventKind::NotReady { reason }),
+            Finding::Healthy { recovered } => {
+                if recovered {
                     self.emit(ChildEventKind::Healthy);
                 }
-                self.healthy = Some(true);
                 self.publish();
             }
-            (Which::Liveness, Some(Verdict::Failed)) if live => {
-                self.healthy = Some(false);
-                self.feed(Input::Unhealthy { reason }, now);
-            }
-            _ => {}
+            Finding::Unhealthy { reason } => self.feed(Input::Unhealthy { reason }, now),
         }
     }
 }

@@ -11,7 +11,6 @@ use tokio::time::Instant;
 use super::{Actor, Internal};
 use crate::supervise::child::notified::{self, NotifyView};
 use crate::supervise::child::state::{ChildState, Input};
-use crate::supervise::event::ChildEventKind;
 use crate::supervise::notify::NotifySocket;
 use crate::supervise::probe::Check;
 
@@ -108,26 +107,17 @@ impl Actor {
         if view.ready && by_notify && matches!(self.machine.state(), ChildState::Starting { .. }) {
             self.feed(Input::Ready, now);
         }
-        if view.pings > seen.pings && self.watchdog_from.is_some() {
-            self.watchdog_from = Some(now);
-            if self.healthy != Some(true) {
-                if self.healthy == Some(false) {
-                    self.emit(ChildEventKind::Healthy);
-                }
-                self.healthy = Some(true);
-            }
+        if view.pings > seen.pings
+            && let Some(finding) = self.probes.watchdog_ping(now)
+        {
+            self.on_finding(finding, now);
         }
-        if view.triggered && !seen.triggered && self.cfg.watchdog().is_some() {
-            let reason = "the child asked to be restarted (WATCHDOG=trigger)".to_owned();
-            self.watchdog_from = None;
-            self.healthy = Some(false);
-            self.feed(Input::Unhealthy { reason }, now);
+        if view.triggered
+            && !seen.triggered
+            && let Some(finding) = self.probes.watchdog_triggered(&self.cfg)
+        {
+            self.on_finding(finding, now);
         }
         self.publish();
-    }
-
-    /// When the watchdog fires unless a `WATCHDOG=1` comes first.
-    pub(super) fn watchdog_deadline(&self) -> Option<Instant> {
-        Some(self.watchdog_from? + self.cfg.watchdog()?)
     }
 }

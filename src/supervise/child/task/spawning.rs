@@ -6,7 +6,7 @@ use nix::sys::signal::Signal;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{Actor, Internal, ProbeSlot, SpawnOutcome};
+use super::{Actor, Internal, SpawnOutcome};
 use crate::error_chain::ErrorChain;
 use crate::manifest::ChildSpec;
 use crate::supervise::cgroup::ChildCgroup;
@@ -83,10 +83,7 @@ impl Actor {
         self.run += 1;
         self.exit = None;
         self.memory = None;
-        self.readiness = ProbeSlot::default();
-        self.liveness = ProbeSlot::default();
-        self.healthy = None;
-        self.paused = false;
+        self.probes.new_run();
         let spec = Arc::clone(&self.spec);
         let herder_env = Arc::clone(&self.ctx.herder_env);
         let existing = self.cgroup.as_ref().map(|cg| Arc::clone(&cg.cgroup));
