@@ -38,6 +38,8 @@ use crate::watch::{self, Generation, WatchConfig, WatchHandle};
 
 /// How long herder waits at exit for its log and event files to take what is queued.
 pub const EXIT_FLUSH: Duration = Duration::from_millis(500);
+/// How long herder waits at exit for its children's cgroups to be removed before it removes what is left.
+const CGROUP_REMOVAL: Duration = Duration::from_secs(1);
 
 /// What `herder up` was asked to run.
 #[derive(Clone, Debug)]
@@ -193,6 +195,7 @@ impl Daemon {
             control,
             logs,
             closing: CancellationToken::new(),
+            cgroups: cgroups.tree,
             wiring: Wiring {
                 generations,
                 watcher,
@@ -247,6 +250,8 @@ pub struct Running {
     logs: Arc<LogBook>,
     closing: CancellationToken,
     wiring: Wiring,
+    /// herder's cgroup subtrees, removed at the end.
+    cgroups: Option<cgroup::Tree>,
 }
 
 impl Running {
@@ -287,6 +292,7 @@ impl Running {
             closing,
             wiring,
             state_dir,
+            cgroups,
             ..
         } = self;
         let events = Arc::clone(&control.events);
@@ -310,6 +316,16 @@ impl Running {
         ));
         let outcome = reconcile(wiring).await.map_err(DaemonError::Signals)?;
         closing.cancel();
+        if let Some(tree) = cgroups {
+            let removal = tokio::task::spawn_blocking(move || {
+                cgroup::cleanup::remove_bases(&tree, CGROUP_REMOVAL)
+            });
+            if let Ok(removed) = removal.await
+                && !removed.failed.is_empty()
+            {
+                tracing::warn!(failed = ?removed.failed, "cannot remove herder's cgroups; the next start removes them");
+            }
+        }
         // What the writer threads still hold goes to disk before herder exits, if the disk
         // takes it within a moment.
         logs.flush(EXIT_FLUSH);

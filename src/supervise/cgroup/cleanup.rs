@@ -5,12 +5,18 @@
 //! incarnation under `herder-<instance>/`, so the next start lists that directory in each hierarchy, kills what
 //! is inside (the surest way to find leftovers: a process cannot leave its cgroup by forking or `setsid`) and
 //! removes the directories.
+//!
+//! At a clean exit herder removes its `herder-<instance>` directories too ([`remove_bases`]): an instance that
+//! never starts again (a test, a temporary directory) would otherwise leave them behind for good, and every
+//! cgroup on the machine makes some kernel walks slower (`cpu` bandwidth updates visit them all).
 
 use std::collections::BTreeMap;
+use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::incarnation::Dirs;
-use super::layout::Unified;
+use super::layout::{Tree, Unified};
 
 /// What [`remove_leftovers`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,6 +63,39 @@ pub fn remove_leftovers(bases: &[PathBuf], unified: Option<&Unified>) -> Removed
         }
     }
     removed
+}
+
+/// Removes herder's own directories at a clean exit. The actors remove their children's cgroups as they end
+/// (off the async threads), so the bases empty within moments: each is tried again every 5 ms for up to
+/// `within`; what is still there then is killed and removed as [`remove_leftovers`] does at the next start.
+pub fn remove_bases(tree: &Tree, within: Duration) -> Removed {
+    let bases = tree.bases();
+    let deadline = Instant::now() + within;
+    let mut removed = Removed::default();
+    loop {
+        if bases.iter().all(|base| remove_dir(base).is_ok()) {
+            return removed;
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    removed.merge(remove_leftovers(&bases, tree.unified.as_ref()));
+    for base in &bases {
+        if let Err(e) = remove_dir(base) {
+            removed.failed.push(format!("{}: {e}", base.display()));
+        }
+    }
+    removed
+}
+
+/// Removes `dir`; one already gone counts as removed.
+fn remove_dir(dir: &Path) -> io::Result<()> {
+    match std::fs::remove_dir(dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 fn subdirectories(base: &Path) -> Vec<PathBuf> {

@@ -103,6 +103,22 @@ pub struct Tree {
     pub v1: BTreeMap<V1, PathBuf>,
 }
 
+impl Tree {
+    /// herder's `herder-<instance>` directories, one per hierarchy in use.
+    pub fn bases(&self) -> Vec<PathBuf> {
+        bases(self.unified.as_ref(), &self.v1)
+    }
+}
+
+fn bases(unified: Option<&Unified>, v1: &BTreeMap<V1, PathBuf>) -> Vec<PathBuf> {
+    let mut bases: Vec<PathBuf> = unified.iter().map(|u| u.base.clone()).collect();
+    bases.extend(v1.values().cloned());
+    // `cpu` and `cpuacct` may share one directory.
+    bases.sort();
+    bases.dedup();
+    bases
+}
+
 /// The outcome of [`setup`].
 #[derive(Debug)]
 pub struct Setup {
@@ -216,20 +232,18 @@ fn sanitize(instance: &str) -> String {
 fn build(found: Found, base_name: &str) -> Setup {
     let mut notes: Vec<String> = found.unusable.clone();
     let mut leftovers = cleanup::Removed::default();
-    let unified =
-        found
-            .unified
-            .as_ref()
-            .and_then(|own| match unified_subtree(own, base_name, &mut notes) {
-                Ok(u) => Some(u),
-                Err(e) => {
-                    notes.push(format!(
-                        "cgroup v2: cannot create {}: {e}",
-                        own.join(base_name).display()
-                    ));
-                    None
-                }
-            });
+    let unified = found.unified.as_ref().and_then(|own| {
+        match unified_subtree(own, base_name, wanted_v2(own), &mut notes) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                notes.push(format!(
+                    "cgroup v2: cannot create {}: {e}",
+                    own.join(base_name).display()
+                ));
+                None
+            }
+        }
+    });
     let mut v1 = BTreeMap::new();
     for (controller, own) in &found.v1 {
         let base = own.join(base_name);
@@ -244,9 +258,17 @@ fn build(found: Found, base_name: &str) -> Setup {
             )),
         }
     }
-    let mut bases: Vec<PathBuf> = unified.iter().map(|u| u.base.clone()).collect();
-    bases.extend(v1.values().cloned());
-    leftovers.merge(cleanup::remove_leftovers(&bases, unified.as_ref()));
+    if v1.contains_key(&V1::Pids) && !unified.as_ref().is_some_and(|u| u.has("pids")) {
+        notes.push(if super::watch::pids_refusals_live() {
+            "v1 pids refusals seen live in /dev/kmsg".to_owned()
+        } else {
+            "v1 pids refusals found at exit (/dev/kmsg is not readable)".to_owned()
+        });
+    }
+    leftovers.merge(cleanup::remove_leftovers(
+        &bases(unified.as_ref(), &v1),
+        unified.as_ref(),
+    ));
     let detection = describe(unified.as_ref(), &v1, &notes);
     let tree = (detection.layout != Layout::None).then(|| Tree {
         detection: detection.clone(),
@@ -267,9 +289,14 @@ fn create_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// Creates the v2 base and enables what the own cgroup delegates, moving herder into a leaf if it must.
-fn unified_subtree(own: &Path, base_name: &str, notes: &mut Vec<String>) -> io::Result<Unified> {
-    let wanted = wanted_v2(own);
+/// Creates the v2 base and enables the `wanted` controllers the own cgroup delegates, moving herder into a
+/// leaf if it must.
+fn unified_subtree(
+    own: &Path,
+    base_name: &str,
+    wanted: Vec<String>,
+    notes: &mut Vec<String>,
+) -> io::Result<Unified> {
     let mut enabled = Vec::new();
     if !wanted.is_empty() {
         match enable(own, &wanted) {
@@ -437,6 +464,99 @@ mod tests {
         assert_eq!(
             describe(Some(&unified(&[])), &BTreeMap::new(), &[]).layout,
             Layout::V2
+        );
+    }
+
+    /// On a delegated v2 subtree herder's own cgroup holds herder, so enabling controllers for its children
+    /// fails with EBUSY (no internal processes) until herder has moved itself into a leaf. Run for real in a
+    /// child process (this test binary again) alone in a fresh v2 cgroup, with `hugetlb`: the one controller
+    /// this machine's cgroup2 mount offers (the limit controllers are bound to v1 here), which takes the same
+    /// path as memory, cpu and pids on a pure v2 host.
+    #[test]
+    fn a_v2_subtree_with_herder_inside_moves_herder_into_a_leaf() {
+        const OWN: &str = "HERDER_TEST_LEAF_OWN";
+        if let Ok(own) = std::env::var(OWN) {
+            // The child, once the parent has moved it into `own`.
+            std::io::stdin().read_line(&mut String::new()).unwrap();
+            let mut notes = Vec::new();
+            let own = Path::new(&own);
+            let unified =
+                unified_subtree(own, "herder-test", vec!["hugetlb".into()], &mut notes).unwrap();
+            assert!(notes.is_empty(), "{notes:?}");
+            assert_eq!(unified.controllers, ["hugetlb"]);
+            let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+            assert!(
+                cgroup
+                    .lines()
+                    .any(|l| l.starts_with("0::") && l.ends_with("/herder-supervisor")),
+                "moved into the leaf: {cgroup}"
+            );
+            return;
+        }
+        let Some(parent) = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .into_iter()
+            .map(Path::new)
+            .find(|m| detect::v2_controllers(m).iter().any(|c| c == "hugetlb"))
+        else {
+            println!("skipped: no cgroup2 mount offers hugetlb at its root here");
+            return;
+        };
+        let subtree = parent.join("cgroup.subtree_control");
+        let had = std::fs::read_to_string(&subtree)
+            .unwrap_or_default()
+            .split_whitespace()
+            .any(|c| c == "hugetlb");
+        if !had && std::fs::write(&subtree, "+hugetlb").is_err() {
+            println!("skipped: cannot enable hugetlb in {}", subtree.display());
+            return;
+        }
+        let own = parent.join(format!("herder-leaf-test-{}", std::process::id()));
+        std::fs::create_dir(&own).unwrap();
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "supervise::cgroup::layout::tests::a_v2_subtree_with_herder_inside_moves_herder_into_a_leaf",
+                "--test-threads=1",
+            ])
+            .env(OWN, &own)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::fs::write(own.join("cgroup.procs"), child.id().to_string()).unwrap();
+        let mut gate = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut gate, b"go\n").unwrap();
+        drop(gate);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child did not end"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let enabled = |dir: &Path| {
+            std::fs::read_to_string(dir.join("cgroup.subtree_control"))
+                .unwrap_or_default()
+                .contains("hugetlb")
+        };
+        let (own_enabled, base_enabled) = (enabled(&own), enabled(&own.join("herder-test")));
+        for dir in [
+            own.join("herder-test"),
+            own.join("herder-supervisor"),
+            own.clone(),
+        ] {
+            let _ = std::fs::remove_dir(dir);
+        }
+        if !had {
+            let _ = std::fs::write(&subtree, "-hugetlb");
+        }
+        assert!(status.success(), "the child's checks failed: {status}");
+        assert!(
+            own_enabled && base_enabled,
+            "hugetlb enabled in the own cgroup and the base"
         );
     }
 

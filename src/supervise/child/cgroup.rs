@@ -4,12 +4,19 @@
 //! The counters are cumulative per cgroup (every run of the incarnation shares it), so the actor remembers
 //! what it has already reported and, per run, the OOM count at spawn: a run whose process died of SIGKILL
 //! while the count grew was killed by the kernel for memory.
+//!
+//! A v1 OOM notification arrives when the cgroup runs out of memory, before the kernel has chosen and counted
+//! its victim, so a notification that finds no new kill is looked at again a few times ([`RECHECKS`], 10 ms
+//! apart and doubling): the kill is counted within microseconds, and the bound keeps a cgroup that keeps
+//! hitting its limit without a kill (reclaim succeeded) from keeping the actor busy.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use tokio::sync::watch;
+use tokio::time::Instant;
 
+use crate::manifest::model::ResourceLimits;
 use crate::supervise::cgroup::ChildCgroup;
 use crate::supervise::cgroup::detect::V1;
 use crate::supervise::cgroup::usage::keyed;
@@ -25,7 +32,16 @@ pub struct ActorCgroup {
     pids_reported: u64,
     run_oom_base: u64,
     frozen: bool,
+    /// When to look at the OOM count again after a v1 notification that found no kill, and how often more.
+    recheck: Option<(Instant, u32)>,
+    /// A notification arrived since the last [`ActorCgroup::news`].
+    notified: bool,
 }
+
+/// How many times a v1 OOM notification without a counted kill is looked at again.
+const RECHECKS: u32 = 5;
+/// The first of those looks; each next one waits twice as long (10 + 20 + … + 160 ms in all).
+const FIRST_RECHECK: Duration = Duration::from_millis(10);
 
 /// What changed in the cgroup since the last look.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -37,9 +53,10 @@ pub struct News {
 }
 
 impl ActorCgroup {
-    /// Takes over `cgroup` and subscribes to its notifications. A failed subscription is logged: then `populated`
-    /// is checked by the group poll and OOM kills are found at exit.
-    pub fn new(cgroup: Arc<ChildCgroup>, child: &str) -> Self {
+    /// Takes over `cgroup` (made for this incarnation) and subscribes to its notifications (the OOM eventfd of a v1 memory cgroup only when
+    /// `limits` has a memory limit: see [`ActorCgroup::limits_changed`]). A failed subscription is logged: then
+    /// `populated` is checked by the group poll and OOM kills are found at exit.
+    pub fn new(cgroup: Arc<ChildCgroup>, child: &str, limits: &ResourceLimits) -> Self {
         let dirs = &cgroup.dirs;
         let mut files = Vec::new();
         if let Some(dir) = &dirs.unified {
@@ -51,17 +68,16 @@ impl ActorCgroup {
                 files.push(dir.join("pids.events"));
             }
         }
-        let v1_memory = dirs
-            .v1
-            .get(&V1::Memory)
-            .filter(|_| !cgroup.v2_has("memory"));
-        let subscription = match subscribe(&files, v1_memory.map(|p| p.as_path())) {
+        let v1_pids = dirs.v1.get(&V1::Pids).filter(|_| !cgroup.v2_has("pids"));
+        let subscription = match subscribe(&files, v1_pids.map(|p| p.as_path())) {
             Ok(s) => Some(s),
             Err(error) => {
                 tracing::warn!(child, %error, "cannot watch the child's cgroup; reading it at exit instead");
                 None
             }
         };
+        // The cgroup is new (made for this incarnation), so its counters start at 0: what the child did before
+        // the subscription (a fork bomb is refused within microseconds of the exec) is news at the first look.
         let mut this = Self {
             cgroup,
             subscription,
@@ -69,16 +85,45 @@ impl ActorCgroup {
             pids_reported: 0,
             run_oom_base: 0,
             frozen: false,
+            recheck: None,
+            notified: false,
         };
-        this.oom_reported = this.oom_kills();
-        this.pids_reported = this.pids_max_hits();
-        this.run_oom_base = this.oom_reported;
+        this.limits_changed(child, limits);
         this
     }
 
-    /// The change counter of the notifications, if subscribed.
-    pub fn changes(&mut self) -> Option<&mut watch::Receiver<u64>> {
-        self.subscription.as_mut().map(|s| &mut s.changes)
+    /// Follows the child's limits: a memory limit (from the start or added by an edit) on a v1 memory cgroup
+    /// registers its OOM eventfd. A removed limit keeps it (it then never fires: the cgroup has no limit).
+    pub fn limits_changed(&mut self, child: &str, limits: &ResourceLimits) {
+        if limits.memory.is_none() || self.cgroup.v2_has("memory") {
+            return;
+        }
+        let (Some(subscription), Some(dir)) = (
+            self.subscription.as_mut(),
+            self.cgroup.dirs.v1.get(&V1::Memory),
+        ) else {
+            return;
+        };
+        if let Err(error) = subscription.watch_v1_oom(dir) {
+            tracing::warn!(child, %error, "cannot watch the child's OOM kills; naming them at exit instead");
+        }
+    }
+
+    /// Waits for the next notification or OOM recheck.
+    pub async fn changed(&mut self) {
+        let recheck = self.recheck.map(|(at, _)| at);
+        let Some(subscription) = self.subscription.as_mut() else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            result = subscription.changes.changed() => {
+                if result.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                self.notified = true;
+            }
+            _ = tokio::time::sleep_until(recheck.unwrap_or_else(Instant::now)), if recheck.is_some() => {}
+        }
     }
 
     /// Whether `populated` changes are notified (a v2 directory and a live subscription), so nothing polls.
@@ -115,7 +160,9 @@ impl ActorCgroup {
             .unwrap_or(0)
     }
 
-    /// What is new since the last call.
+    /// What is new since the last call (the first call: since the cgroup was made). A notification that
+    /// finds no new OOM kill while a v1 OOM eventfd is armed schedules rechecks (see the module doc); a kill
+    /// ends them.
     pub fn news(&mut self) -> News {
         let oom = self.oom_kills();
         let pids = self.pids_max_hits();
@@ -125,6 +172,23 @@ impl ActorCgroup {
         };
         self.oom_reported = oom.max(self.oom_reported);
         self.pids_reported = pids.max(self.pids_reported);
+        let v1_oom = self
+            .subscription
+            .as_ref()
+            .is_some_and(Subscription::watches_v1_oom);
+        let notified = std::mem::take(&mut self.notified);
+        self.recheck = match self.recheck {
+            _ if news.oom_kills > 0 || !v1_oom => None,
+            // A recheck that came due: the next, if any are left.
+            Some((at, left)) if at <= Instant::now() => (left > 1).then(|| {
+                let waited = FIRST_RECHECK * 2u32.pow(RECHECKS - left + 1);
+                (Instant::now() + waited, left - 1)
+            }),
+            // A notification while rechecks are pending: they go on.
+            Some(pending) => Some(pending),
+            None if notified => Some((Instant::now() + FIRST_RECHECK, RECHECKS)),
+            None => None,
+        };
         news
     }
 

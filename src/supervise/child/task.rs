@@ -276,7 +276,13 @@ impl Actor {
                     self.port_holder = None;
                     if let Some(cgroup) = outcome.made {
                         self.meter.set(Arc::clone(&cgroup));
-                        self.cgroup = Some(ActorCgroup::new(cgroup, &self.spec.name));
+                        self.cgroup = Some(ActorCgroup::new(
+                            cgroup,
+                            &self.spec.name,
+                            &self.spec.manifest.resource_limits,
+                        ));
+                        // What the child did before the subscription.
+                        self.cgroup_news();
                     }
                     if let Some(reason) = outcome.fallback {
                         self.emit(ChildEventKind::CgroupFallback { reason });

@@ -90,6 +90,9 @@ impl Actor {
                 (self.probes).replace(which, self.machine.state(), &self.cfg, now);
             }
         }
+        if let Some(cg) = self.cgroup.as_mut() {
+            cg.limits_changed(&self.spec.name, &self.spec.manifest.resource_limits);
+        }
         if let Some(cg) = &self.cgroup
             && let Err(error) = crate::supervise::cgroup::limits::apply(
                 &cg.cgroup,

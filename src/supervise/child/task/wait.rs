@@ -24,12 +24,8 @@ pub(super) async fn wait_spawn(
 }
 
 pub(super) async fn cgroup_changed(cgroup: &mut Option<ActorCgroup>) {
-    match cgroup.as_mut().and_then(ActorCgroup::changes) {
-        Some(rx) => {
-            if rx.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
+    match cgroup.as_mut() {
+        Some(cg) => cg.changed().await,
         None => std::future::pending().await,
     }
 }
