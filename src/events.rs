@@ -115,7 +115,15 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u64>,
     },
-    /// The child's cgroup could not be made or updated; it runs with the fallback (rlimits, RSS watchdog).
+    /// The kernel refused a new value of a limit for the running child (cgroup v1 cannot lower `memory`
+    /// below what the child uses); the previous value stays in force until the child's next start.
+    LimitRefused {
+        /// `memory`, `cpu` or `processes`.
+        limit: String,
+        /// Why, and what stays in force.
+        reason: String,
+    },
+    /// The child's cgroup could not be made; it runs with the fallback (rlimits, RSS watchdog).
     CgroupFallback {
         /// Why.
         reason: String,

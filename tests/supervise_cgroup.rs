@@ -309,6 +309,68 @@ fn a_memory_limit_added_by_an_edit_reports_an_oom_kill_live() {
     assert_eq!(pid_of(&instance.child("app")), pid, "the same process");
 }
 
+/// Lowering `memory` below what the child uses is carried out as the kernel does it: v2 reclaims and then
+/// OOM-kills; v1 refuses once reclaim fails. Either way the outcome is an event, and status never claims a
+/// limit the kernel did not take.
+#[test]
+fn lowering_memory_below_the_usage_is_reported_as_the_kernel_decides() {
+    if std::process::Command::new("python3")
+        .arg("-c")
+        .arg("")
+        .status()
+        .map_or(true, |s| !s.success())
+    {
+        println!("skipped: python3 is not installed");
+        return;
+    }
+    let manifest = |memory: &str| {
+        format!(
+            "name: app\ncommand: [python3, -u, -c, \"import time\\nb = bytearray(96 << 20)\\nfor i in range(0, len(b), 4096): b[i] = 1\\nprint('allocated')\\ntime.sleep(1000)\"]\nreadiness: {{log_line: allocated, timeout: 30s}}\nresource_limits: {{memory: {memory}}}\nrestart: {{policy: always, backoff: {{initial: 100ms}}}}\n"
+        )
+    };
+    let instance = start(&[("app.yaml", &manifest("256Mi"))], None);
+    let Some(cgroups) = usable(&instance, &["memory"]) else {
+        return;
+    };
+    let pid = pid_of(&instance.ready("app"));
+    let since = instance.last_seq();
+    std::fs::write(instance.dir.join("app.yaml"), manifest("32Mi")).unwrap();
+    let outcome = instance.wait_event(since, "the kernel's answer to the lowered limit", |e| {
+        e["child"] == "app" && (e["type"] == "limit-refused" || e["type"] == "oom-killed")
+    });
+    if outcome["type"] == "oom-killed" {
+        // v2: reclaim failed, the kernel killed; the restart runs under the new limit.
+        assert_eq!(outcome["limit"], "32Mi", "{outcome:#}");
+        println!("the kernel OOM-killed the child ({})", cgroups["layout"]);
+        return;
+    }
+    // v1: refused. The child runs on under the old limit, and status says the new one is pending.
+    assert_eq!(outcome["limit"], "memory", "{outcome:#}");
+    let reason = outcome["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("down to 32Mi") && reason.contains("256Mi stays in force"),
+        "{reason}"
+    );
+    let child = instance.child("app");
+    assert_eq!(pid_of(&child), pid, "the same process: {child:#}");
+    assert_eq!(child["limits"][0]["name"], "memory", "{child:#}");
+    assert_eq!(child["limits"][0]["enforcement"], "pending", "{child:#}");
+    let dir = cgroup_dir(pid, "memory").expect("a v1 memory cgroup");
+    assert_eq!(
+        read(dir.join("memory.limit_in_bytes")).trim(),
+        (256u64 << 20).to_string()
+    );
+    // At the next start the new limit is written: the child then cannot allocate its 96 MiB.
+    instance.herder(&["restart", "app"]).expect_code(0);
+    instance.wait_event(since, "an OOM kill under the new limit", |e| {
+        e["type"] == "oom-killed" && e["child"] == "app" && e["limit"] == "32Mi"
+    });
+    assert_eq!(
+        read(dir.join("memory.limit_in_bytes")).trim(),
+        (32u64 << 20).to_string()
+    );
+}
+
 /// A child that forks a grandchild into its own session; the grandchild's pid lands in `pidfile`.
 fn escaping(pidfile: &std::path::Path) -> String {
     format!(

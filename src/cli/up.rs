@@ -217,6 +217,7 @@ fn describe(event: &Event, color: bool) -> String {
             "a fork was refused at the processes limit{}",
             limit.map(|l| format!(" ({l})")).unwrap_or_default()
         ),
+        EventKind::LimitRefused { limit, reason } => format!("{limit} limit not applied: {reason}"),
         EventKind::CgroupFallback { reason } => {
             format!("limits by fallback (no cgroup): {reason}")
         }

@@ -304,6 +304,9 @@ impl Shell {
                 None,
             ),
             ChildEventKind::PidsLimit { limit } => (Some(EventKind::PidsLimit { limit }), None),
+            ChildEventKind::LimitRefused { limit, reason } => {
+                (Some(EventKind::LimitRefused { limit, reason }), None)
+            }
             ChildEventKind::CgroupFallback { reason } => {
                 (Some(EventKind::CgroupFallback { reason }), None)
             }

@@ -75,6 +75,14 @@ pub enum ChildEventKind {
         /// The `processes` limit in force.
         limit: Option<u64>,
     },
+    /// The kernel refused a new value of a limit for the running child's cgroup (cgroup v1 cannot lower
+    /// `memory` below what the child uses): the previous value stays in force.
+    LimitRefused {
+        /// `memory`, `cpu` or `processes`.
+        limit: String,
+        /// Why, and what stays in force.
+        reason: String,
+    },
     /// The child's cgroup could not be made: it runs with the fallback (rlimits, the RSS watchdog).
     CgroupFallback {
         /// Why.

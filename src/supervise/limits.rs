@@ -27,19 +27,23 @@ pub enum Enforcement {
     Watchdog,
     /// Configured but not enforced on this machine.
     NotEnforced,
+    /// Enforced by a cgroup, but the kernel refused the new value (cgroup v1 cannot lower `memory` below
+    /// what the child uses): the previous value stays in force until the child's next start.
+    Pending,
 }
 
 impl Enforcement {
     /// Every value, in the order of the docs.
-    pub const ALL: [Enforcement; 5] = [
+    pub const ALL: [Enforcement; 6] = [
         Self::CgroupV2,
         Self::CgroupV1,
         Self::Rlimit,
         Self::Watchdog,
         Self::NotEnforced,
+        Self::Pending,
     ];
 
-    /// The serialised spelling: `cgroup-v2`, `cgroup-v1`, `rlimit`, `watchdog`, `not-enforced`.
+    /// The serialised spelling: `cgroup-v2`, `cgroup-v1`, `rlimit`, `watchdog`, `not-enforced`, `pending`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::CgroupV2 => "cgroup-v2",
@@ -47,6 +51,7 @@ impl Enforcement {
             Self::Rlimit => "rlimit",
             Self::Watchdog => "watchdog",
             Self::NotEnforced => "not-enforced",
+            Self::Pending => "pending",
         }
     }
 }
@@ -89,6 +94,30 @@ pub fn report(limits: &ResourceLimits, cgroup: Option<&ChildCgroup>) -> LimitRep
             .processes
             .map(|_| by("pids", V1::Pids, Enforcement::NotEnforced)),
     }
+}
+
+/// `report` with every cgroup-enforced limit whose value in force differs from `limits` marked
+/// [`Enforcement::Pending`].
+pub fn with_in_force(
+    mut report: LimitReport,
+    limits: &ResourceLimits,
+    in_force: &ResourceLimits,
+) -> LimitReport {
+    let by_cgroup =
+        |e: Option<Enforcement>| matches!(e, Some(Enforcement::CgroupV1 | Enforcement::CgroupV2));
+    for (enforcement, differs) in [
+        (&mut report.memory, limits.memory != in_force.memory),
+        (&mut report.cpu, limits.cpu != in_force.cpu),
+        (
+            &mut report.processes,
+            limits.processes != in_force.processes,
+        ),
+    ] {
+        if differs && by_cgroup(*enforcement) {
+            *enforcement = Some(Enforcement::Pending);
+        }
+    }
+    report
 }
 
 /// Whether the memory limit is left to the RSS watchdog.

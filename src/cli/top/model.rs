@@ -61,7 +61,7 @@ pub struct Limit {
     pub name: String,
     /// As written in the manifest.
     pub value: String,
-    /// `cgroup`, `rlimit`, `watchdog`, `not-enforced`.
+    /// `cgroup`, `rlimit`, `watchdog`, `not-enforced`, `pending`.
     pub enforcement: String,
 }
 

@@ -8,7 +8,8 @@
 //!
 //! An absent limit is written as unlimited, so removing one from a manifest lifts it in place. Lowering
 //! `memory` below what the child uses is applied as the kernel does it: v2 reclaims, then OOM-kills; v1
-//! refuses with `EBUSY` once reclaim fails, which is reported.
+//! refuses with `EBUSY` once reclaim fails, which is reported, and the actor keeps the old value as the
+//! one in force and writes the new one again when the child next starts.
 
 use std::io;
 use std::path::Path;
@@ -66,43 +67,75 @@ pub fn apply(
     limits: &ResourceLimits,
     before: &ResourceLimits,
 ) -> Result<(), LimitError> {
+    for limit in LIMITS {
+        apply_one(cgroup, limit, limits, before)?;
+    }
+    Ok(())
+}
+
+/// Like [`apply`], but a refused limit does not keep the others from being written: the
+/// limits that could not be written, with why (their `limit` names them).
+pub fn apply_each(
+    cgroup: &ChildCgroup,
+    limits: &ResourceLimits,
+    before: &ResourceLimits,
+) -> Vec<LimitError> {
+    LIMITS
+        .into_iter()
+        .filter_map(|limit| apply_one(cgroup, limit, limits, before).err())
+        .collect()
+}
+
+/// The limits a cgroup enforces, by their manifest names.
+const LIMITS: [&str; 3] = ["memory", "cpu", "processes"];
+
+fn apply_one(
+    cgroup: &ChildCgroup,
+    limit: &'static str,
+    limits: &ResourceLimits,
+    before: &ResourceLimits,
+) -> Result<(), LimitError> {
     let dirs = &cgroup.dirs;
-    let memory = limits.memory.map(|b| b.0);
-    if limits.memory == before.memory {
-        // Nothing to write.
-    } else if let (true, Some(dir)) = (cgroup.v2_has("memory"), &dirs.unified) {
-        let value = memory.map_or_else(|| "max".to_owned(), |m| m.to_string());
-        write(dir, "memory.max", &value, "memory")?;
-        if dir.join("memory.swap.max").exists() {
-            let swap = if memory.is_some() { "0" } else { "max" };
-            write(dir, "memory.swap.max", swap, "memory")?;
+    match limit {
+        "memory" if limits.memory != before.memory => {
+            let memory = limits.memory.map(|b| b.0);
+            if let (true, Some(dir)) = (cgroup.v2_has("memory"), &dirs.unified) {
+                let value = memory.map_or_else(|| "max".to_owned(), |m| m.to_string());
+                write(dir, "memory.max", &value, "memory")?;
+                if dir.join("memory.swap.max").exists() {
+                    let swap = if memory.is_some() { "0" } else { "max" };
+                    write(dir, "memory.swap.max", swap, "memory")?;
+                }
+            } else if let Some(dir) = dirs.v1.get(&V1::Memory) {
+                v1_memory(dir, memory)?;
+            }
         }
-    } else if let Some(dir) = dirs.v1.get(&V1::Memory) {
-        v1_memory(dir, memory)?;
-    }
-    if limits.cpu == before.cpu {
-        // Nothing to write (see above: this is the expensive one).
-    } else if let (true, Some(dir)) = (cgroup.v2_has("cpu"), &dirs.unified) {
-        let quota = limits
-            .cpu
-            .map_or_else(|| "max".to_owned(), |c| cpu_quota_us(c).to_string());
-        write(dir, "cpu.max", &format!("{quota} {CPU_PERIOD_US}"), "cpu")?;
-    } else if let Some(dir) = dirs.v1.get(&V1::Cpu) {
-        write(dir, "cpu.cfs_period_us", &CPU_PERIOD_US.to_string(), "cpu")?;
-        let quota = limits
-            .cpu
-            .map_or_else(|| "-1".to_owned(), |c| cpu_quota_us(c).to_string());
-        write(dir, "cpu.cfs_quota_us", &quota, "cpu")?;
-    }
-    let pids = limits
-        .processes
-        .map_or_else(|| "max".to_owned(), |p| p.to_string());
-    if limits.processes == before.processes {
-        // Nothing to write.
-    } else if let (true, Some(dir)) = (cgroup.v2_has("pids"), &dirs.unified) {
-        write(dir, "pids.max", &pids, "processes")?;
-    } else if let Some(dir) = dirs.v1.get(&V1::Pids) {
-        write(dir, "pids.max", &pids, "processes")?;
+        // The expensive one (see `apply`): only when it changed.
+        "cpu" if limits.cpu != before.cpu => {
+            if let (true, Some(dir)) = (cgroup.v2_has("cpu"), &dirs.unified) {
+                let quota = limits
+                    .cpu
+                    .map_or_else(|| "max".to_owned(), |c| cpu_quota_us(c).to_string());
+                write(dir, "cpu.max", &format!("{quota} {CPU_PERIOD_US}"), "cpu")?;
+            } else if let Some(dir) = dirs.v1.get(&V1::Cpu) {
+                write(dir, "cpu.cfs_period_us", &CPU_PERIOD_US.to_string(), "cpu")?;
+                let quota = limits
+                    .cpu
+                    .map_or_else(|| "-1".to_owned(), |c| cpu_quota_us(c).to_string());
+                write(dir, "cpu.cfs_quota_us", &quota, "cpu")?;
+            }
+        }
+        "processes" if limits.processes != before.processes => {
+            let pids = limits
+                .processes
+                .map_or_else(|| "max".to_owned(), |p| p.to_string());
+            if let (true, Some(dir)) = (cgroup.v2_has("pids"), &dirs.unified) {
+                write(dir, "pids.max", &pids, "processes")?;
+            } else if let Some(dir) = dirs.v1.get(&V1::Pids) {
+                write(dir, "pids.max", &pids, "processes")?;
+            }
+        }
+        _ => {}
     }
     Ok(())
 }

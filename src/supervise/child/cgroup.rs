@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::manifest::model::ResourceLimits;
 use crate::supervise::cgroup::ChildCgroup;
 use crate::supervise::cgroup::detect::V1;
+use crate::supervise::cgroup::limits::{self as cgroup_limits, LimitError};
 use crate::supervise::cgroup::usage::keyed;
 use crate::supervise::cgroup::watch::{Subscription, subscribe};
 
@@ -36,6 +37,8 @@ pub struct ActorCgroup {
     recheck: Option<(Instant, u32)>,
     /// A notification arrived since the last [`ActorCgroup::news`].
     notified: bool,
+    /// The limits the cgroup's files hold: the manifest's, except one the kernel refused.
+    in_force: ResourceLimits,
 }
 
 /// How many times a v1 OOM notification without a counted kill is looked at again.
@@ -87,6 +90,8 @@ impl ActorCgroup {
             frozen: false,
             recheck: None,
             notified: false,
+            // Written when the cgroup was made.
+            in_force: limits.clone(),
         };
         this.limits_changed(child, limits);
         this
@@ -107,6 +112,28 @@ impl ActorCgroup {
         if let Err(error) = subscription.watch_v1_oom(dir) {
             tracing::warn!(child, %error, "cannot watch the child's OOM kills; naming them at exit instead");
         }
+    }
+
+    /// Writes what differs between `limits` and what is in force; the limits the kernel refused stay at their
+    /// value in force (see [`ActorCgroup::in_force`]) and are returned.
+    pub fn apply_limits(&mut self, limits: &ResourceLimits) -> Vec<LimitError> {
+        let refused = cgroup_limits::apply_each(&self.cgroup, limits, &self.in_force);
+        let kept = |name: &str| refused.iter().any(|e| e.limit == name);
+        if !kept("memory") {
+            self.in_force.memory = limits.memory;
+        }
+        if !kept("cpu") {
+            self.in_force.cpu = limits.cpu;
+        }
+        if !kept("processes") {
+            self.in_force.processes = limits.processes;
+        }
+        refused
+    }
+
+    /// The limits in force in the cgroup (`open_files` aside: an rlimit, not the cgroup's).
+    pub fn in_force(&self) -> &ResourceLimits {
+        &self.in_force
     }
 
     /// Waits for the next notification or OOM recheck.

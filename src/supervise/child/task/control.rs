@@ -6,12 +6,10 @@ use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
 use super::{Actor, Which};
-use crate::error_chain::ErrorChain;
 use crate::manifest::ChildSpec;
 use crate::supervise::child::command::{Ack, ChildCommand, CommandError};
 use crate::supervise::child::config::RunConfig;
 use crate::supervise::child::state::{ChildState, Input};
-use crate::supervise::event::ChildEventKind;
 use crate::supervise::limits;
 use crate::supervise::memwatch;
 use crate::supervise::os;
@@ -69,7 +67,6 @@ impl Actor {
     }
 
     pub(super) fn apply_update(&mut self, spec: Arc<ChildSpec>, cfg: RunConfig, now: Instant) {
-        let limits_before = self.spec.manifest.resource_limits.clone();
         let backoff_changed = cfg.backoff != self.cfg.backoff;
         let readiness_changed = cfg.readiness != self.cfg.readiness;
         let liveness_changed = cfg.liveness != self.cfg.liveness;
@@ -93,18 +90,7 @@ impl Actor {
         if let Some(cg) = self.cgroup.as_mut() {
             cg.limits_changed(&self.spec.name, &self.spec.manifest.resource_limits);
         }
-        if let Some(cg) = &self.cgroup
-            && let Err(error) = crate::supervise::cgroup::limits::apply(
-                &cg.cgroup,
-                &self.spec.manifest.resource_limits,
-                &limits_before,
-            )
-        {
-            tracing::warn!(child = %self.spec.name, error = %ErrorChain::inline(&error).to_string(), "cannot apply the new limits");
-            self.emit(ChildEventKind::CgroupFallback {
-                reason: ErrorChain::inline(&error).to_string(),
-            });
-        }
+        self.write_limits();
         if memory_changed
             && limits::memory_by_watchdog(&self.limit_report())
             && let Some(pid) = self.machine.state().pid()

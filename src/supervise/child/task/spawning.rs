@@ -32,6 +32,7 @@ impl Actor {
         if let Some(cg) = self.cgroup.as_mut() {
             cg.begin_run();
         }
+
         if let Some(limit) = self.cfg.memory_limit
             && limits::memory_by_watchdog(&self.limit_report())
         {
@@ -84,6 +85,9 @@ impl Actor {
         self.exit = None;
         self.memory = None;
         self.probes.new_run();
+        // Before the exec: a limit the kernel refused while the previous run used too much fits the empty cgroup
+        // (nothing is written when every limit is in force).
+        self.write_limits();
         let spec = Arc::clone(&self.spec);
         let herder_env = Arc::clone(&self.ctx.herder_env);
         let existing = self.cgroup.as_ref().map(|cg| Arc::clone(&cg.cgroup));
