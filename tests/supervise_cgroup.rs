@@ -78,6 +78,34 @@ fn pid_of(child: &Value) -> i64 {
         .unwrap_or_else(|| panic!("no pid: {child:#}"))
 }
 
+/// Whether python3 runs here (else the test says it skips).
+fn python3_present() -> bool {
+    let present = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("")
+        .status()
+        .is_ok_and(|s| s.success());
+    if !present {
+        println!("skipped: python3 is not installed");
+    }
+    present
+}
+
+/// Rewrites `app.yaml` and waits for the reload, which must update `app` in place; returns the event
+/// sequence number from before the edit.
+fn edit_in_place(instance: &Instance, manifest: &str) -> u64 {
+    let since = instance.last_seq();
+    std::fs::write(instance.dir.join("app.yaml"), manifest).unwrap();
+    let reload = instance.wait_event(since, "the reload of the edit", |e| {
+        e["type"] == "reload" && e["operations"].to_string().contains("app")
+    });
+    assert!(
+        reload["operations"].to_string().contains("update app"),
+        "{reload:#}"
+    );
+    since
+}
+
 const HOG: &str = r#"
 name: hog
 command: ["python3", "-c", "import time\nchunks = []\nwhile True:\n    chunks.append(bytearray(1 << 20))\n    time.sleep(0.002)"]
@@ -88,13 +116,7 @@ restart: {policy: always, backoff: {initial: 100ms, max: 200ms}}
 /// A child that allocates past `memory: 64Mi` is killed by the kernel, named as such and restarted.
 #[test]
 fn oom_kill_past_the_memory_limit_is_named_and_restarted() {
-    if std::process::Command::new("python3")
-        .arg("-c")
-        .arg("")
-        .status()
-        .map_or(true, |s| !s.success())
-    {
-        println!("skipped: python3 is not installed");
+    if !python3_present() {
         return;
     }
     let instance = start(&[("hog.yaml", HOG)], None);
@@ -226,19 +248,7 @@ fn raising_the_memory_limit_applies_without_a_new_process() {
             .join("memory.max"),
     };
     assert_eq!(read(limit_file.clone()).trim(), (32u64 << 20).to_string());
-    let since = instance.last_seq();
-    std::fs::write(
-        instance.dir.join("app.yaml"),
-        small.replace("32Mi", "128Mi"),
-    )
-    .unwrap();
-    let reload = instance.wait_event(since, "the reload with the new limit", |e| {
-        e["type"] == "reload" && e["operations"].to_string().contains("app")
-    });
-    assert!(
-        reload["operations"].to_string().contains("update app"),
-        "{reload:#}"
-    );
+    edit_in_place(&instance, &small.replace("32Mi", "128Mi"));
     wait_until(
         "the new limit in the child's cgroup",
         || read(limit_file.clone()),
@@ -253,13 +263,7 @@ fn raising_the_memory_limit_applies_without_a_new_process() {
 /// happens: the child (a shell) lives on while its allocating grandchild is killed.
 #[test]
 fn a_memory_limit_added_by_an_edit_reports_an_oom_kill_live() {
-    if std::process::Command::new("python3")
-        .arg("-c")
-        .arg("")
-        .status()
-        .map_or(true, |s| !s.success())
-    {
-        println!("skipped: python3 is not installed");
+    if !python3_present() {
         return;
     }
     let scratch = tempfile::tempdir().unwrap();
@@ -276,19 +280,7 @@ fn a_memory_limit_added_by_an_edit_reports_an_oom_kill_live() {
         return;
     }
     let pid = pid_of(&instance.ready("app"));
-    let since = instance.last_seq();
-    std::fs::write(
-        instance.dir.join("app.yaml"),
-        manifest("resource_limits: {memory: 64Mi}\n"),
-    )
-    .unwrap();
-    let reload = instance.wait_event(since, "the reload adding the limit", |e| {
-        e["type"] == "reload" && e["operations"].to_string().contains("app")
-    });
-    assert!(
-        reload["operations"].to_string().contains("update app"),
-        "{reload:#}"
-    );
+    let since = edit_in_place(&instance, &manifest("resource_limits: {memory: 64Mi}\n"));
     wait_until(
         "the limit in the child's status",
         || instance.context(),
@@ -314,13 +306,7 @@ fn a_memory_limit_added_by_an_edit_reports_an_oom_kill_live() {
 /// limit the kernel did not take.
 #[test]
 fn lowering_memory_below_the_usage_is_reported_as_the_kernel_decides() {
-    if std::process::Command::new("python3")
-        .arg("-c")
-        .arg("")
-        .status()
-        .map_or(true, |s| !s.success())
-    {
-        println!("skipped: python3 is not installed");
+    if !python3_present() {
         return;
     }
     let manifest = |memory: &str| {
