@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use futures_channel::mpsc;
 use nix::sys::signal::Signal;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use super::command::{Ack, ChildCommand, CommandError};
 use super::status::ChildStatus;
@@ -51,7 +52,7 @@ impl ChildHandle {
     async fn ask(&self, make: impl FnOnce(oneshot::Sender<Ack>) -> ChildCommand) -> Ack {
         let (tx, rx) = oneshot::channel();
         self.commands
-            .send(make(tx))
+            .unbounded_send(make(tx))
             .map_err(|_| CommandError::Gone(self.name.clone()))?;
         rx.await
             .map_err(|_| CommandError::Gone(self.name.clone()))?

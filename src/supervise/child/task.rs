@@ -7,8 +7,10 @@
 //! that runs without probes has no timer at all.
 //!
 //! An actor lives as long as its child, so its size is paid per child: the channel for internal messages exists
-//! only once a probe or a log-line watch needs it (an unbounded channel allocates a block of 32 slots up front),
-//! and the task's future holds the actor once (it is moved into [`Actor::run`], not captured and moved again).
+//! only once a probe, a log-line watch, a notification descriptor or a declared port needs it, both channels are
+//! futures-channel's (a node per queued message, nothing allocated up front), and the actor is boxed: an async
+//! fn keeps its arguments apart from its locals (rust-lang/rust#62958), so an actor passed by value would be
+//! stored twice in the task.
 //!
 //! Every spawn starts a new *run* (a counter). Results from an earlier run (a probe that finished after its
 //! process died, a late spawn reply) are ignored, so a restart can never be confused by its predecessor.
@@ -18,7 +20,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use futures_channel::mpsc;
+use futures_util::StreamExt as _;
+use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 
 use super::ChildContext;
@@ -146,7 +150,7 @@ struct Actor {
 /// The first spawn is requested at once. Events go to `ctx.events`, output to `ctx.logs`.
 pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -> ChildHandle {
     let now = Instant::now();
-    let (commands, command_rx) = mpsc::unbounded_channel();
+    let (commands, command_rx) = mpsc::unbounded();
     let (cfg, config_error) = RunConfig::lenient(&spec.manifest);
     let random = Box::new(match ctx.seed {
         Some(seed) => FastRand::seeded(seed ^ incarnation),
@@ -217,14 +221,14 @@ pub fn spawn_child(spec: Arc<ChildSpec>, incarnation: u64, ctx: &ChildContext) -
         stop_acks: Vec::new(),
         closing: false,
     };
-    tokio::spawn(actor.run(effects, now, command_rx));
+    tokio::spawn(Box::new(actor).run(effects, now, command_rx));
     handle
 }
 
 impl Actor {
     /// Carries out the first effects, then serves until the child is stopped and every handle is gone.
     async fn run(
-        mut self,
+        mut self: Box<Self>,
         effects: Vec<Effect>,
         now: Instant,
         mut commands: mpsc::UnboundedReceiver<ChildCommand>,
@@ -252,7 +256,7 @@ impl Actor {
             let check_at = (waiting_group && !notified).then(|| Instant::now() + GROUP_POLL);
             let wake_at = deadline.into_iter().chain(check_at).min();
             let wake = tokio::select! {
-                cmd = commands.recv(), if !self.closing => Wake::Command(cmd),
+                cmd = commands.next(), if !self.closing => Wake::Command(cmd),
                 result = wait_spawn(&mut self.spawning), if self.spawning.is_some() => Wake::Spawn(result),
                 Some(msg) = recv_internal(&mut self.inbox), if self.inbox.is_some() => Wake::Internal(msg),
                 status = wait_exit(&mut self.exit), if self.exit.is_some() => Wake::Exit(status),
@@ -381,7 +385,7 @@ impl Actor {
 
     /// A sender of internal messages, creating the channel on first use.
     fn inbox_sender(&mut self) -> mpsc::UnboundedSender<Internal> {
-        let (tx, _) = self.inbox.get_or_insert_with(mpsc::unbounded_channel);
+        let (tx, _) = self.inbox.get_or_insert_with(mpsc::unbounded);
         tx.clone()
     }
 

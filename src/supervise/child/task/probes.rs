@@ -37,7 +37,7 @@ impl Actor {
                 check => probe::attempt(check, spec.timeout, None, &*launcher).await,
             };
             // The actor may have ended; the result is then moot.
-            let _ = tx.send(Internal::Probe { run, which, result });
+            let _ = tx.unbounded_send(Internal::Probe { run, which, result });
         });
     }
 

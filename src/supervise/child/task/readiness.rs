@@ -70,7 +70,7 @@ impl Actor {
                 match receiver.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) if buf[..n].contains(&b'\n') => {
-                        let _ = inbox.send(Internal::FdReady { run });
+                        let _ = inbox.unbounded_send(Internal::FdReady { run });
                         return;
                     }
                     Ok(n) => seen += n,

@@ -50,7 +50,7 @@ impl Actor {
                 tokio::spawn(async move {
                     if rx.await.is_ok() {
                         // The actor may have ended; the match is then moot.
-                        let _ = internal.send(Internal::LogMatched { run });
+                        let _ = internal.unbounded_send(Internal::LogMatched { run });
                     }
                 });
                 Some(LineWatch { regex, matched: tx })
@@ -106,7 +106,8 @@ impl Actor {
         self.ready_early = false;
         let notification_fd = self.open_notification_fd();
         self.port_holder = None;
-        let inbox = self.inbox_sender();
+        // Only a spawn that may wait for a declared port reports to the actor before it ends.
+        let inbox = (!self.spec.manifest.ports.is_empty()).then(|| self.inbox_sender());
         let run = self.run;
         let log = Arc::clone(&self.log);
         let launcher = Arc::clone(&self.ctx.launcher);
@@ -121,7 +122,9 @@ impl Actor {
             let manifest = &spec.manifest;
             if !manifest.ports.is_empty() {
                 let report = |holder| {
-                    let _ = inbox.send(Internal::PortHeld { run, holder });
+                    if let Some(inbox) = &inbox {
+                        let _ = inbox.unbounded_send(Internal::PortHeld { run, holder });
+                    }
                 };
                 let ports = manifest.ports.iter().map(|port| port.0.clone()).collect();
                 let name = manifest.name.clone();

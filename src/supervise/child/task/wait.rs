@@ -1,6 +1,8 @@
 //! The futures the actor's loop selects on, each pending forever while its source is absent.
 
-use tokio::sync::{mpsc, oneshot, watch};
+use futures_channel::mpsc;
+use futures_util::StreamExt as _;
+use tokio::sync::{oneshot, watch};
 
 use super::{Internal, SpawnOutcome};
 use crate::supervise::child::cgroup::ActorCgroup;
@@ -37,7 +39,7 @@ pub(super) async fn recv_internal(
     )>,
 ) -> Option<Internal> {
     match inbox {
-        Some((_, rx)) => rx.recv().await,
+        Some((_, rx)) => rx.next().await,
         None => std::future::pending().await,
     }
 }
