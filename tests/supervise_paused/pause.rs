@@ -1,0 +1,1 @@
+//! Pauses under a paused clock.
