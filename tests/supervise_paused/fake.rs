@@ -238,11 +238,6 @@ impl Run {
         }
     }
 
-    /// Time since the start.
-    pub fn elapsed(&self) -> Duration {
-        self.t0.elapsed()
-    }
-
     /// Waits (bounded) for the next event that `pred` accepts; returns it with its time since the start.
     pub async fn until(
         &mut self,

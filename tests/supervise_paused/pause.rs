@@ -3,6 +3,7 @@
 //! again, and the start timeout has moved on by the time spent paused.
 
 use herder::supervise::event::ChildEventKind;
+use herder::supervise::os::ExitStatus;
 use nix::sys::signal::Signal;
 use serde_json::json;
 
@@ -221,5 +222,51 @@ async fn the_watchdog_stands_still_while_paused_and_counts_a_whole_period_after_
     assert_eq!(
         run.changes(|s| s.healthy),
         [(secs(0), None), (secs(40), Some(false))]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_child_that_exits_is_paused_no_more_and_restarts_on_schedule() {
+    let manifest = json!({
+        "name": "frozen",
+        "command": ["fake"],
+        "health_check": {"exec": ["alive"], "interval": "5s", "timeout": "1s"},
+        "restart": {"policy": "always", "backoff": {"initial": "2s", "max": "1m", "multiplier": 2.0, "jitter": 0.0}},
+    });
+    let mut run = Run::start(manifest, |_| {});
+    run.advance_to(secs(3)).await;
+    pause(&run).await;
+    run.advance_to(secs(6)).await;
+    // Killed from outside while stopped, say.
+    run.fake.crash(ExitStatus::signaled(Signal::SIGKILL as i32));
+    let (when, restart) = run
+        .until("the restart", |k| {
+            matches!(k, ChildEventKind::Restarting { .. })
+        })
+        .await;
+    assert_eq!(
+        (when, restart),
+        (
+            secs(6),
+            ChildEventKind::Restarting {
+                attempt: 1,
+                delay: secs(2)
+            }
+        ),
+        "the backoff is not held by the pause of a run that is gone"
+    );
+    let (when, _) = run
+        .until("the next ready", |k| *k == ChildEventKind::Ready)
+        .await;
+    assert_eq!(when, secs(8));
+    run.advance_to(secs(19)).await;
+    assert_eq!(
+        run.attempts("alive"),
+        at([13, 18]),
+        "none while paused, then the new run's schedule"
+    );
+    assert_eq!(
+        run.changes(|s| s.paused),
+        [(secs(0), false), (secs(3), true), (secs(6), false)]
     );
 }
