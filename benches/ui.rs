@@ -12,8 +12,11 @@
 //!   driven by playwright-core from `target/ui-node`, as `tests/ui_web.rs` does): page load
 //!   and first render (navigation start → the table holds all 1,000 rows), and a child's
 //!   exit (SIGKILLed from node) → its row changing in the page, p50 and p99, both ends on
-//!   the same wall clock (`Date.now()`). Skipped, with the reason, without node,
-//!   playwright-core or Chromium.
+//!   the same wall clock (`Date.now()`), with where the time goes (the event's arrival,
+//!   the status fetch, the table render); and the idle page's main-thread time over 10 s.
+//!   Skipped, with the reason, without node, playwright-core or Chromium.
+//!   `HERDER_CONSOLE_SCRIPT=path` serves that file as the page's `app.js` (to time a change
+//!   to `src/web/console/app.js` without rebuilding herder).
 //!
 //! Run with `cargo build --release && cargo bench --bench ui` (a debug `herder` is used,
 //! and named, when there is no release build); name phases to run only those:
@@ -488,7 +491,22 @@ fn console_in_chromium(up: &Up) {
         spread(samples, "fetch_ms"),
         spread(samples, "render_ms"),
     );
-    if findings["page_errors"].as_array().is_some_and(|e| !e.is_empty()) {
+    let idle = &findings["idle"];
+    let ms = |key: &str| millis(&idle[key]).unwrap_or(f64::NAN);
+    println!(
+        "console page idle over {:.0} s: main thread busy {:.0} ms ({:.1}%): script {:.0} ms, style {:.0} ms, layout {:.0} ms; one cell changed -> style and layout {:.1} ms",
+        millis(&idle["seconds"]).unwrap_or(f64::NAN),
+        ms("task_ms"),
+        ms("task_ms") / 10.0 / millis(&idle["seconds"]).unwrap_or(f64::NAN),
+        ms("script_ms"),
+        ms("style_ms"),
+        ms("layout_ms"),
+        millis(&findings["relayout_ms"]).unwrap_or(f64::NAN),
+    );
+    if findings["page_errors"]
+        .as_array()
+        .is_some_and(|e| !e.is_empty())
+    {
         println!("console page errors: {}", findings["page_errors"]);
     }
 }

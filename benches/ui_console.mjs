@@ -6,6 +6,7 @@
 // sample, the wall-clock times (Date.now(), the same clock in node and in the page) of a
 // child's SIGKILL (sent from here) and of its row changing in the page.
 import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const require = createRequire(join(process.env.NODE_PATH, "resolve-from-here.js"));
@@ -67,6 +68,13 @@ try {
   // Page loads: the first with the token (a redirect and a new session), then reloads.
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   await context.addInitScript(instrument, CHILDREN);
+  // HERDER_CONSOLE_SCRIPT: serve this file as the page's script instead of the embedded
+  // one (to time a change to src/web/console/app.js without rebuilding herder).
+  if (process.env.HERDER_CONSOLE_SCRIPT) {
+    const body = readFileSync(process.env.HERDER_CONSOLE_SCRIPT, "utf8");
+    await context.route((u) => u.pathname === "/app.js",
+      (route) => route.fulfill({ contentType: "text/javascript; charset=utf-8", body }));
+  }
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   const errors = [];
@@ -156,6 +164,34 @@ try {
       now: `${seen.state} ${seen.pid}`,
     });
   }
+  // The page left alone for 10 s (its own once-a-second table render, SSE keep-alives):
+  // the main thread's busy time, from Chromium's own counters.
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Performance.enable");
+  const metrics = async () => Object.fromEntries((await cdp.send("Performance.getMetrics")).metrics.map((m) => [m.name, m.value]));
+  await sleep(2000);
+  const before = await metrics();
+  await sleep(10000);
+  const after = await metrics();
+  const busy = (key) => (after[key] - before[key]) * 1000;
+  findings.idle = {
+    seconds: after.Timestamp - before.Timestamp,
+    task_ms: busy("TaskDuration"), script_ms: busy("ScriptDuration"),
+    layout_ms: busy("LayoutDuration"), style_ms: busy("RecalcStyleDuration"),
+  };
+  // One pid cell's text changes: the style and layout the next frame needs, forced here.
+  findings.relayout_ms = await page.evaluate(() => {
+    const times = [];
+    const cell = document.querySelector("#children tbody tr td.pid");
+    for (let n = 0; n < 7; n++) {
+      document.body.offsetHeight;
+      cell.textContent = n % 2 ? "1" : "22";
+      const begun = performance.now();
+      document.body.offsetHeight;
+      times.push(performance.now() - begun);
+    }
+    return times.sort((a, b) => a - b)[3];
+  });
   findings.page_errors = errors;
   console.log(JSON.stringify(findings));
 } catch (error) {
