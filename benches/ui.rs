@@ -8,9 +8,19 @@
 //! * **herder's memory with 10 console clients** each following a child's log through
 //!   `--web` (resident set before and after they connect).
 //!
-//! The console's first render is timed by the browser test (`tests/ui_web.rs` prints it).
+//! * **the web console in Chromium** (`benches/ui_console.mjs`, Debian's `/usr/bin/chromium`
+//!   driven by playwright-core from `target/ui-node`, as `tests/ui_web.rs` does): page load
+//!   and first render (navigation start → the table holds all 1,000 rows), and a child's
+//!   exit (SIGKILLed from node) → its row changing in the page, p50 and p99, both ends on
+//!   the same wall clock (`Date.now()`), with where the time goes (the event's arrival,
+//!   the status fetch, the table render); and the idle page's main-thread time over 10 s.
+//!   Skipped, with the reason, without node, playwright-core or Chromium.
+//!   `HERDER_CONSOLE_SCRIPT=path` serves that file as the page's `app.js` (to time a change
+//!   to `src/web/console/app.js` without rebuilding herder).
+//!
 //! Run with `cargo build --release && cargo bench --bench ui` (a debug `herder` is used,
-//! and named, when there is no release build).
+//! and named, when there is no release build); name phases to run only those:
+//! `cargo bench --bench ui -- console` (`top`, `idle`, `console`, `memory`).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -25,6 +35,8 @@ use herder::cli::top::connection::Connection;
 const CHILDREN: usize = 1_000;
 const SAMPLES: usize = 60;
 const CHATTY: usize = 10;
+/// Page loads of the console (the first with the token, then reloads).
+const LOADS: usize = 5;
 
 fn binary() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
@@ -147,9 +159,28 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    exit_to_row(&runtime, &socket);
-    idle_top(&herder, &socket);
-    console_memory(&up);
+    if wanted("top") {
+        exit_to_row(&runtime, &socket);
+    }
+    if wanted("idle") {
+        idle_top(&herder, &socket);
+    }
+    if wanted("console") {
+        console_in_chromium(&up);
+    }
+    if wanted("memory") {
+        console_memory(&up);
+    }
+}
+
+/// Whether the phase `name` runs: every phase when none is named on the command line
+/// (`cargo bench` adds `--bench`, which is not a name).
+fn wanted(name: &str) -> bool {
+    let named: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    named.is_empty() || named.iter().any(|n| n == name)
 }
 
 fn exit_to_row(runtime: &tokio::runtime::Runtime, socket: &Path) {
@@ -326,4 +357,156 @@ fn console_memory(up: &Up) {
         after.saturating_sub(before)
     );
     drop(clients);
+}
+
+/// Why the browser phase cannot run here, if it cannot: node, playwright-core (where
+/// `.ci/run` installs it) and Chromium.
+fn browser_missing() -> Result<(PathBuf, PathBuf), String> {
+    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui-node/node_modules");
+    if !modules.join("playwright-core").exists() {
+        return Err(format!(
+            "{}/playwright-core is missing (npm install --prefix target/ui-node playwright-core; .ci/run does)",
+            modules.display()
+        ));
+    }
+    let chromium = std::env::var_os("CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    if !chromium.is_file() {
+        return Err(format!(
+            "{} is missing (apt-get install chromium; .ci/run does)",
+            chromium.display()
+        ));
+    }
+    match Command::new("node").arg("--version").output() {
+        Ok(o) if o.status.success() => Ok((modules, chromium)),
+        _ => Err("node is missing".to_owned()),
+    }
+}
+
+fn millis(value: &serde_json::Value) -> Option<f64> {
+    value.as_f64()
+}
+
+/// p50, p99 and max of the samples' `key`, as "p50 x ms, p99 y ms, max z ms".
+fn spread(samples: &[serde_json::Value], key: &str) -> String {
+    let mut values: Vec<f64> = samples.iter().filter_map(|s| millis(&s[key])).collect();
+    if values.is_empty() {
+        return "no samples".to_owned();
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |p: f64| values[((values.len() - 1) as f64 * p).round() as usize];
+    format!(
+        "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        at(0.5),
+        at(0.99),
+        values[values.len() - 1]
+    )
+}
+
+fn console_in_chromium(up: &Up) {
+    let (modules, chromium) = match browser_missing() {
+        Ok(found) => found,
+        Err(why) => {
+            println!("web console in Chromium: skipped ({why})");
+            return;
+        }
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ui_console.mjs");
+    let node = Command::new("node")
+        .arg(&script)
+        .arg(&up.web)
+        .arg(CHILDREN.to_string())
+        .arg(SAMPLES.to_string())
+        .arg(LOADS.to_string())
+        .env("NODE_PATH", &modules)
+        .env("CHROMIUM", &chromium)
+        .current_dir(modules.parent().unwrap_or(&modules))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node");
+    // Bounded: every wait in the script is, but Chromium may hang on a broken machine.
+    let pid = node.id();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if finished.recv_timeout(Duration::from_secs(600)).is_err() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    });
+    let output = node.wait_with_output().expect("node's output");
+    drop(done);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let Some(findings) = stdout
+        .lines()
+        .last()
+        .and_then(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+    else {
+        println!("web console in Chromium: no findings from the browser\n{stderr}{stdout}");
+        return;
+    };
+    if let Some(failure) = findings.get("failure") {
+        println!("web console in Chromium: failed: {failure}\n{stderr}");
+    }
+    let empty = Vec::new();
+    let loads = findings["loads"].as_array().unwrap_or(&empty);
+    let figure = |load: &serde_json::Value, key: &str| millis(&load[key]).unwrap_or(f64::NAN);
+    for (n, load) in loads.iter().enumerate() {
+        println!(
+            "console {} with {CHILDREN} children: all {} rows in the DOM {:.0} ms after navigation start (next frame {:.0} ms); document {:.0} ms, DOMContentLoaded {:.0} ms, load {:.0} ms, first contentful paint {:.0} ms; first /api/v1/status {:.0} ms, {} KiB",
+            if n == 0 {
+                "first load (token, redirect)".to_owned()
+            } else {
+                format!("reload {n}")
+            },
+            load["rows"],
+            figure(load, "rows_ms"),
+            figure(load, "frame_ms"),
+            figure(load, "response_end_ms"),
+            figure(load, "dom_content_loaded_ms"),
+            figure(load, "load_ms"),
+            figure(load, "first_contentful_paint_ms"),
+            figure(load, "first_status_fetch_ms"),
+            load["first_status_bytes"].as_u64().unwrap_or(0) / 1024,
+        );
+    }
+    let samples = findings["samples"].as_array().unwrap_or(&empty);
+    println!(
+        "console, exit -> row change (DOM) with {CHILDREN} children: {} ({} samples)",
+        spread(samples, "kill_to_dom_ms"),
+        samples.len()
+    );
+    println!(
+        "console, exit -> the frame after the change: {}",
+        spread(samples, "kill_to_frame_ms")
+    );
+    println!(
+        "console, where the time goes: kill -> first event in the page {}; kill -> status fetch starts {}; the fetch {}; a full table render {}",
+        spread(samples, "kill_to_event_ms"),
+        spread(samples, "kill_to_fetch_start_ms"),
+        spread(samples, "fetch_ms"),
+        spread(samples, "render_ms"),
+    );
+    let idle = &findings["idle"];
+    let ms = |key: &str| millis(&idle[key]).unwrap_or(f64::NAN);
+    println!(
+        "console page idle over {:.0} s: main thread busy {:.0} ms ({:.1}%): script {:.0} ms, style {:.0} ms, layout {:.0} ms; one cell changed -> style and layout {:.1} ms",
+        millis(&idle["seconds"]).unwrap_or(f64::NAN),
+        ms("task_ms"),
+        ms("task_ms") / 10.0 / millis(&idle["seconds"]).unwrap_or(f64::NAN),
+        ms("script_ms"),
+        ms("style_ms"),
+        ms("layout_ms"),
+        millis(&findings["relayout_ms"]).unwrap_or(f64::NAN),
+    );
+    if findings["page_errors"]
+        .as_array()
+        .is_some_and(|e| !e.is_empty())
+    {
+        println!("console page errors: {}", findings["page_errors"]);
+    }
 }

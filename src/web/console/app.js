@@ -17,6 +17,7 @@ const state = {
   logSource: null,
   logLines: [],
   refreshTimer: null,
+  refreshedAt: 0,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -67,17 +68,17 @@ function sorted(children) {
   return [...children].sort((a, b) => by(a, b) || a.name.localeCompare(b.name));
 }
 
+// The rows are kept (one per child, by name) and only the cells whose text changed are
+// written: rebuilding 1,000 rows every second cost the browser a full style and layout.
 function renderTable() {
   const body = $("children").tBodies[0];
   const filter = $("filter").value;
   const rows = sorted(state.status.children.filter((c) => matches(c, filter)));
   const age = (Date.now() - state.fetchedAt) / 1000;
-  const fragment = document.createDocumentFragment();
+  const old = new Map([...body.rows].map((tr) => [tr.dataset.name, tr]));
+  let next = body.firstElementChild;
   for (const child of rows) {
     const usage = child.usage || {};
-    const tr = el("tr");
-    tr.dataset.name = child.name;
-    if (child.name === state.selected) tr.classList.add("selected");
     const cells = [
       child.name,
       child.state,
@@ -91,15 +92,26 @@ function renderTable() {
       (child.limits || []).map((l) => `${l.name}=${l.value} (${l.enforcement})`).join(", ") || "-",
       child.reason || child.notify_status || (child.pid == null ? child.last_exit || "" : ""),
     ];
+    let tr = old.get(child.name);
+    old.delete(child.name);
+    if (!tr) {
+      tr = el("tr");
+      tr.dataset.name = child.name;
+      cells.forEach(() => tr.append(el("td")));
+      tr.cells[2].className = "pid";
+    }
+    tr.classList.toggle("selected", child.name === state.selected);
     cells.forEach((text, i) => {
-      const td = el("td", clean(text));
-      if (i === 1) td.className = `state-${child.state}`;
-      if (i === 2) td.className = "pid";
-      tr.append(td);
+      const td = tr.cells[i];
+      const value = clean(text);
+      if (td.textContent !== value) td.textContent = value;
     });
-    fragment.append(tr);
+    const stateClass = `state-${child.state}`;
+    if (tr.cells[1].className !== stateClass) tr.cells[1].className = stateClass;
+    if (tr === next) next = next.nextElementSibling;
+    else body.insertBefore(tr, next);
   }
-  body.replaceChildren(fragment);
+  for (const tr of old.values()) tr.remove();
   $("count").textContent = `${rows.length} of ${state.status.children.length}`;
 }
 
@@ -123,6 +135,7 @@ function renderSummary() {
 
 async function refreshStatus() {
   state.refreshTimer = null;
+  state.refreshedAt = Date.now();
   const answer = await fetch("/api/v1/status");
   if (!answer.ok) return;
   state.status = await answer.json();
@@ -132,9 +145,11 @@ async function refreshStatus() {
   renderSummary();
 }
 
-// Coalesced: a burst of events costs one status request per 100 ms.
+// Coalesced: a burst of events costs one status request per 100 ms, and a lone event is
+// fetched at once (not 100 ms later).
 function scheduleRefresh() {
-  if (state.refreshTimer === null) state.refreshTimer = setTimeout(refreshStatus, 100);
+  if (state.refreshTimer !== null) return;
+  state.refreshTimer = setTimeout(refreshStatus, Math.max(0, state.refreshedAt + 100 - Date.now()));
 }
 
 function setLink(up, text) {
