@@ -93,18 +93,10 @@ impl PartialEq for Check {
 /// A probe: its check and timing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeSpec {
-    /// The check.
+    /// The check, ready to run (a compiled regex, a parsed URL).
     pub check: Check,
-    /// Time between attempts.
-    pub interval: Duration,
-    /// Time an attempt may take.
-    pub timeout: Duration,
-    /// Failures during this time after spawn do not count.
-    pub start_period: Duration,
-    /// Consecutive failures that fail the probe.
-    pub failure_threshold: u32,
-    /// Consecutive successes that pass the probe.
-    pub success_threshold: u32,
+    /// The probe as the manifest wrote it: its timing is read through the accessors, which keep it usable.
+    written: model::Probe,
 }
 
 /// A probe that cannot be used as written.
@@ -147,12 +139,33 @@ impl ProbeSpec {
         };
         Ok(Self {
             check,
-            interval: p.interval.get().max(Duration::from_millis(10)),
-            timeout: p.timeout.get().max(Duration::from_millis(1)),
-            start_period: p.start_period.get(),
-            failure_threshold: p.failure_threshold.max(1),
-            success_threshold: p.success_threshold.max(1),
+            written: p.clone(),
         })
+    }
+
+    /// Time between attempts (at least 10 ms).
+    pub fn interval(&self) -> Duration {
+        self.written.interval.get().max(Duration::from_millis(10))
+    }
+
+    /// Time an attempt may take (at least 1 ms).
+    pub fn timeout(&self) -> Duration {
+        self.written.timeout.get().max(Duration::from_millis(1))
+    }
+
+    /// Failures during this time after spawn do not count.
+    pub fn start_period(&self) -> Duration {
+        self.written.start_period.get()
+    }
+
+    /// Consecutive failures that fail the probe (at least 1).
+    pub fn failure_threshold(&self) -> u32 {
+        self.written.failure_threshold.max(1)
+    }
+
+    /// Consecutive successes that pass the probe (at least 1).
+    pub fn success_threshold(&self) -> u32 {
+        self.written.success_threshold.max(1)
     }
 
     /// The time a readiness probe may need in the worst case before it can pass:
@@ -162,7 +175,7 @@ impl ProbeSpec {
             // The child says when it is ready: `start_timeout` alone bounds the wait.
             return Duration::ZERO;
         }
-        self.start_period + (self.interval + self.timeout) * self.failure_threshold
+        self.start_period() + (self.interval() + self.timeout()) * self.failure_threshold()
     }
 }
 
@@ -286,18 +299,16 @@ async fn exec(launcher: &dyn Launcher, program: Program, timeout: Duration) -> R
 mod tests {
     use super::*;
 
-    fn spec(success: u32, failure: u32) -> ProbeSpec {
-        ProbeSpec {
-            check: Check::Tcp {
-                host: "h".into(),
-                port: 1,
-            },
-            interval: Duration::from_secs(1),
-            timeout: Duration::from_secs(1),
-            start_period: Duration::ZERO,
-            failure_threshold: failure,
-            success_threshold: success,
-        }
+    fn spec(interval: &str, success: u32, failure: u32) -> ProbeSpec {
+        let written: model::Probe = serde_json::from_value(serde_json::json!({
+            "tcp": {"host": "h", "port": 1},
+            "interval": interval,
+            "timeout": "1s",
+            "failure_threshold": failure,
+            "success_threshold": success,
+        }))
+        .expect("a probe");
+        ProbeSpec::from_model(&written).expect("usable")
     }
 
     /// Issue 15, defect 3: a live update compares probes by value, not by their `Debug` text.
@@ -306,10 +317,9 @@ mod tests {
         let pattern = |p: &str| Check::LogLine(Regex::new(p).expect("valid"));
         assert_eq!(pattern("listening on .*"), pattern("listening on .*"));
         assert_ne!(pattern("listening on .*"), pattern("ready"));
-        let mut other = spec(1, 3);
-        assert_eq!(other, spec(1, 3));
-        other.interval = Duration::from_secs(2);
-        assert_ne!(other, spec(1, 3));
+        assert_eq!(spec("1s", 1, 3), spec("1s", 1, 3));
+        assert_ne!(spec("2s", 1, 3), spec("1s", 1, 3));
+        assert_ne!(spec("1s", 1, 2), spec("1s", 1, 3));
         assert_ne!(
             Check::Tcp {
                 host: "h".into(),

@@ -97,14 +97,14 @@ impl Counter {
         if ok {
             self.failures = 0;
             self.successes = self.successes.saturating_add(1);
-            if self.successes >= spec.success_threshold && self.verdict != Some(true) {
+            if self.successes >= spec.success_threshold() && self.verdict != Some(true) {
                 self.verdict = Some(true);
                 return self.verdict;
             }
         } else if counted {
             self.successes = 0;
             self.failures = self.failures.saturating_add(1);
-            if self.failures >= spec.failure_threshold && self.verdict != Some(false) {
+            if self.failures >= spec.failure_threshold() && self.verdict != Some(false) {
                 self.verdict = Some(false);
                 return self.verdict;
             }
@@ -195,7 +195,7 @@ impl Probes {
             {
                 slot.attempt = Attempt::Due(match which {
                     Which::Readiness => now,
-                    Which::Liveness => now + p.interval,
+                    Which::Liveness => now + p.interval(),
                 });
             }
         }
@@ -310,12 +310,12 @@ impl Probes {
             slot.attempt = Attempt::Idle;
             return None;
         };
-        slot.attempt = Attempt::Due(now + spec.interval);
+        slot.attempt = Attempt::Due(now + spec.interval());
         if stale {
             // Resume (or the one still to come) schedules from its own instant.
             return None;
         }
-        let counted = now >= since + spec.start_period;
+        let counted = now >= since + spec.start_period();
         let verdict = slot.counter.record(result.is_ok(), counted, spec)?;
         let reason = result.err().unwrap_or_default();
         match (which, verdict) {
@@ -383,7 +383,7 @@ impl Probes {
         if self.watchdog_from.is_some() {
             self.watchdog_from = Some(now);
         }
-        let interval = scheduled(cfg, which).map(|p| p.interval);
+        let interval = scheduled(cfg, which).map(|p| p.interval());
         let slot = self.slot(which);
         if let (Some(interval), false) =
             (interval, matches!(slot.attempt, Attempt::InFlight { .. }))

@@ -30,11 +30,11 @@ impl Actor {
             let result = match &spec.check {
                 Check::Exec { .. } => match config::program(&child, &herder_env).await {
                     Ok(program) => {
-                        probe::attempt(&spec.check, spec.timeout, Some(program), &*launcher).await
+                        probe::attempt(&spec.check, spec.timeout(), Some(program), &*launcher).await
                     }
                     Err(e) => Err(format!("exec: {}", ErrorChain::inline(&e))),
                 },
-                check => probe::attempt(check, spec.timeout, None, &*launcher).await,
+                check => probe::attempt(check, spec.timeout(), None, &*launcher).await,
             };
             // The actor may have ended; the result is then moot.
             let _ = tx.unbounded_send(Internal::Probe { run, which, result });
