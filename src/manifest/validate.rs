@@ -458,7 +458,7 @@ pub(super) fn check_sorted_set(order: &[&ManifestDoc]) -> Vec<Diagnostic> {
                             doc.error_at(
                                 Code::Invalid,
                                 &dependency_pointer(doc, index),
-                                format!("condition `completed` needs a oneshot, but \"{}\" is a {}", target.manifest.name, kind_name(target.manifest.kind)),
+                                format!("condition `completed` needs a oneshot, but \"{}\" is a {}", target.manifest.name, target.manifest.kind.as_str()),
                             )
                             .with_hint("use `condition: ready` or `started`, or make the dependency `kind: oneshot`"),
                         );
@@ -514,15 +514,6 @@ pub(super) fn check_sorted_set(order: &[&ManifestDoc]) -> Vec<Diagnostic> {
     }
     out.extend(check_port_owners(order.iter().copied()));
     out
-}
-
-/// `service`, `oneshot` or `target`, as written in a manifest.
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Service => "service",
-        Kind::Oneshot => "oneshot",
-        Kind::Target => "target",
-    }
 }
 
 /// The child names a manifest declares, in the order of

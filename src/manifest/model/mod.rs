@@ -200,4 +200,28 @@ impl Kind {
     pub fn is_service(&self) -> bool {
         *self == Kind::Service
     }
+
+    /// `service`, `oneshot` or `target`, as written in a manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Service => "service",
+            Kind::Oneshot => "oneshot",
+            Kind::Target => "target",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Kind;
+
+    #[test]
+    fn a_kind_is_spelled_as_serde_spells_it() {
+        for kind in [Kind::Service, Kind::Oneshot, Kind::Target] {
+            assert_eq!(
+                serde_json::to_value(kind).ok(),
+                Some(serde_json::Value::from(kind.as_str()))
+            );
+        }
+    }
 }

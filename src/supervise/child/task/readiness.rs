@@ -2,7 +2,7 @@
 
 use std::os::fd::OwnedFd;
 
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::fcntl::OFlag;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::watch;
@@ -53,11 +53,9 @@ impl Actor {
         };
         let target = *target;
         let cannot = |e: nix::Error| format!("cannot make the notification pipe: {e}");
-        let (read, write) =
-            nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(cannot)?;
-        // Only the read end is ours to poll; the child's end blocks as a pipe normally does.
-        let flags = OFlag::from_bits_truncate(fcntl(&write, FcntlArg::F_GETFL).map_err(cannot)?);
-        fcntl(&write, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK)).map_err(cannot)?;
+        // Made blocking: the child's end blocks as a pipe normally does, and tokio makes only the read end (a
+        // file description of its own) non-blocking.
+        let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(cannot)?;
         let receiver = pipe::Receiver::from_owned_fd(read)
             .map_err(|e| format!("cannot watch the notification pipe: {e}"))?;
         let (run, inbox, name) = (self.run, self.inbox_sender(), self.spec.name.clone());
