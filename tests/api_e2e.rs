@@ -267,22 +267,33 @@ fn every_command_is_carried_out_and_audited() {
     instance.wait_state("web", "paused");
     // Frozen in its cgroup where herder has one (cgroup v2's `frozen 1`), else stopped by SIGSTOP.
     let cgroup = std::fs::read_to_string(format!("/proc/{after}/cgroup")).unwrap();
-    let unified = cgroup
+    let events_file = cgroup
         .lines()
         .find_map(|l| l.strip_prefix("0::"))
         .filter(|path| path.contains("/herder-"))
         .and_then(|path| {
             ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
                 .iter()
-                .find_map(|mount| {
-                    std::fs::read_to_string(format!("{mount}{path}/cgroup.events")).ok()
-                })
+                .map(|mount| format!("{mount}{path}/cgroup.events"))
+                .find(|file| std::path::Path::new(file).is_file())
         });
-    match unified {
-        Some(events) => assert!(
-            events.contains("frozen 1"),
-            "a paused child is frozen: {events}"
-        ),
+    match events_file {
+        // The kernel freezes asynchronously: `frozen 1` follows the write of `cgroup.freeze` once every task
+        // has stopped, so it is awaited (bounded), not expected at once.
+        Some(file) => {
+            let deadline = std::time::Instant::now() + api_support::STEP;
+            loop {
+                let events = std::fs::read_to_string(&file).unwrap_or_default();
+                if events.contains("frozen 1") {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "a paused child is frozen: {events}"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         None => {
             let stat = std::fs::read_to_string(format!("/proc/{after}/stat")).unwrap();
             let state = stat
