@@ -25,7 +25,7 @@
 //! *retire* = `handle.stop().await`, then drop the handle; *replace* = start the new incarnation and retire the
 //! old one in the order of the `update` strategy. Key every [`event::ChildEvent`] by `(name, incarnation)`.
 
-pub use os::release_free_memory;
+pub(crate) use os::release_free_memory;
 
 pub(crate) mod backoff;
 pub mod cgroup;

@@ -12,13 +12,16 @@ mod process;
 mod raw;
 mod signal;
 
-pub use exit::{ExitStatus, Reaped, reap_one};
-pub use process::{
-    become_subreaper, clock_ticks_per_second, is_root, nofile_limit, own_pid, page_size,
-    raise_nofile_soft_limit,
+// Public only what tests and benches use; the rest is the crate's, so the compiler finds what nothing uses.
+pub use exit::ExitStatus;
+pub(crate) use exit::reap_one;
+pub(crate) use process::{
+    become_subreaper, is_root, nofile_limit, page_size, raise_nofile_soft_limit,
 };
-pub use raw::{
+pub use process::{clock_ticks_per_second, own_pid};
+pub(crate) use raw::{
     ChildSetup, Credentials, Exec, StdioSlots, above_stdio, limit_malloc_arenas,
     release_free_memory, set_open_files, spawn_process,
 };
-pub use signal::{group_exists, signal_group, signal_process};
+pub(crate) use signal::signal_process;
+pub use signal::{group_exists, signal_group};

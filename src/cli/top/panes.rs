@@ -6,6 +6,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, TableState, Wrap};
+use unicode_width::UnicodeWidthStr;
 
 use super::ansi;
 use super::app::{App, Pane};
@@ -60,7 +61,7 @@ pub fn children(frame: &mut Frame, area: Rect, app: &mut App) {
     let name_width = app
         .view
         .iter()
-        .map(|&i| app.status.children[i].name.chars().count() + 2)
+        .map(|&i| app.status.children[i].name.width() + 2)
         .max()
         .unwrap_or(4)
         .clamp(6, 32) as u16;
