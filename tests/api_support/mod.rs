@@ -116,6 +116,11 @@ impl Lines {
         serde_json::from_str(&line).unwrap()
     }
 
+    /// Waits up to `within` for the next line; false at the timeout or once the stream has ended.
+    pub fn next_within(&self, within: Duration) -> bool {
+        self.rx.recv_timeout(within).is_ok()
+    }
+
     /// Every line read so far.
     pub fn all(&self) -> String {
         self.seen.lock().unwrap().join("\n")
@@ -186,7 +191,13 @@ pub struct Instance {
     up_args: Vec<String>,
     /// More environment of `herder up` (`HERDER_CGROUPS=v2`).
     pub up_env: Vec<(String, String)>,
+    /// Every event of the running `herder up`, followed from its first on first use: waits wake on it.
+    events: std::sync::OnceLock<Follower>,
 }
+
+/// The longest a wait goes without looking again when no event arrives (a status can change without one of the
+/// awaited child's events, for instance when the first generation is applied).
+const RECHECK: Duration = Duration::from_millis(250);
 
 impl Instance {
     /// Writes `manifests` (`file name`, YAML) and starts `herder up --quiet` on them; returns
@@ -211,6 +222,7 @@ impl Instance {
             explicit_state: None,
             up_args: up_args.iter().map(|arg| arg.to_string()).collect(),
             up_env: Vec::new(),
+            events: std::sync::OnceLock::new(),
         };
         instance.launch();
         instance
@@ -218,6 +230,8 @@ impl Instance {
 
     /// Starts `herder up` on this directory (again).
     pub fn launch(&mut self) {
+        // A follower of an earlier `herder up` has ended with it.
+        self.events = std::sync::OnceLock::new();
         let mut up = self.command(&["up", "--quiet"]);
         up.args(&self.up_args);
         up.envs(self.up_env.iter().map(|(k, v)| (k, v)));
@@ -319,8 +333,9 @@ impl Instance {
             .and_then(|children| children.iter().find(|c| c["name"] == name).cloned())
     }
 
-    /// Waits until `name` reports `state` (a deadline loop on `herder status`; right after
-    /// start the first generation may not be applied yet).
+    /// Waits until `name` reports `state` (right after start the first generation may not be
+    /// applied yet). `herder status` is asked again whenever herder records an event, and at
+    /// least every [`RECHECK`], within [`STEP`].
     pub fn wait_state(&self, name: &str, state: &str) -> Value {
         let deadline = Instant::now() + STEP;
         loop {
@@ -328,12 +343,40 @@ impl Instance {
             if child["state"] == state {
                 return child;
             }
+            let now = Instant::now();
             assert!(
-                Instant::now() < deadline,
+                now < deadline,
                 "{name} never reached {state}; last status {child:#}; herder stderr:\n{}",
                 self.stderr.all()
             );
-            std::thread::sleep(Duration::from_millis(50));
+            self.next_event(RECHECK.min(deadline - now));
+        }
+    }
+
+    /// `probe` for [`wait_until`], made to wait for herder's next event (at most [`RECHECK`])
+    /// after each miss, so that a wait looks again when something happened, not on a clock.
+    fn on_events<'a, T>(
+        &'a self,
+        mut probe: impl FnMut() -> Option<T> + 'a,
+    ) -> impl FnMut() -> Option<T> + 'a {
+        move || {
+            let found = probe();
+            if found.is_none() {
+                self.next_event(RECHECK);
+            }
+            found
+        }
+    }
+
+    /// Waits up to `within` for herder's next event (from a follower started on first use, so an
+    /// event recorded since the last look wakes it at once).
+    fn next_event(&self, within: Duration) {
+        let stream = self.events.get_or_init(|| {
+            self.follow(&["events", "-f", "--format", "json", "--since", "0"])
+        });
+        if !stream.stdout.next_within(within) {
+            // The follower has ended (herder is stopping): do not spin on it.
+            std::thread::sleep(within.min(Duration::from_millis(20)));
         }
     }
 
@@ -480,6 +523,7 @@ impl Instance {
             explicit_state: Some(root.path().join("state")),
             up_args: Vec::new(),
             up_env: Vec::new(),
+            events: std::sync::OnceLock::new(),
             dir,
             up: None,
             stderr: Lines {
@@ -522,10 +566,10 @@ impl Instance {
         wait_until(
             &format!("{name} ready with a pid other than {old_pid} ({why})"),
             || self.context(),
-            || {
+            self.on_events(|| {
                 self.find_child(name)
                     .filter(|c| c["state"] == "ready" && c["pid"].as_i64() != Some(old_pid))
-            },
+            }),
         )
     }
 
@@ -534,7 +578,7 @@ impl Instance {
         wait_until(
             &format!("{name} to leave the status ({why})"),
             || self.context(),
-            || self.find_child(name).is_none().then_some(()),
+            self.on_events(|| self.find_child(name).is_none().then_some(())),
         );
     }
 
@@ -579,7 +623,7 @@ impl Instance {
                     self.context()
                 )
             },
-            || self.events_since(since).into_iter().find(|e| want(e)),
+            self.on_events(|| self.events_since(since).into_iter().find(|e| want(e))),
         )
     }
 
