@@ -371,9 +371,9 @@ impl Instance {
     /// Waits up to `within` for herder's next event (from a follower started on first use, so an
     /// event recorded since the last look wakes it at once).
     fn next_event(&self, within: Duration) {
-        let stream = self.events.get_or_init(|| {
-            self.follow(&["events", "-f", "--format", "json", "--since", "0"])
-        });
+        let stream = self
+            .events
+            .get_or_init(|| self.follow(&["events", "-f", "--format", "json", "--since", "0"]));
         if !stream.stdout.next_within(within) {
             // The follower has ended (herder is stopping): do not spin on it.
             std::thread::sleep(within.min(Duration::from_millis(20)));
