@@ -24,10 +24,10 @@ pub struct RunConfig {
     pub backoff: BackoffPolicy,
     /// Spawn → ready, already stretched to the readiness probe's budget.
     pub start_timeout: Duration,
-    /// Readiness probe.
-    pub readiness: Option<ProbeSpec>,
-    /// Liveness probe.
-    pub liveness: Option<ProbeSpec>,
+    /// Readiness probe (boxed: most children have none, and every actor holds a config).
+    pub readiness: Option<Box<ProbeSpec>>,
+    /// Liveness probe (boxed, as `readiness`).
+    pub liveness: Option<Box<ProbeSpec>>,
     /// Memory limit in bytes (the RSS watchdog's, when no cgroup enforces it).
     pub memory_limit: Option<u64>,
     /// Log file rotation.
@@ -65,7 +65,7 @@ impl RunConfig {
         let mut probe =
             |p: &Option<crate::manifest::model::Probe>| match p.as_ref().map(ProbeSpec::from_model)
             {
-                Some(Ok(spec)) => Some(spec),
+                Some(Ok(spec)) => Some(Box::new(spec)),
                 Some(Err(e)) => {
                     error = Some(e);
                     None

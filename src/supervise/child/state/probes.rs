@@ -140,8 +140,8 @@ fn scheduled(cfg: &RunConfig, which: Which) -> Option<&ProbeSpec> {
 
 fn spec(cfg: &RunConfig, which: Which) -> Option<&ProbeSpec> {
     match which {
-        Which::Readiness => cfg.readiness.as_ref(),
-        Which::Liveness => cfg.liveness.as_ref(),
+        Which::Readiness => cfg.readiness.as_deref(),
+        Which::Liveness => cfg.liveness.as_deref(),
     }
 }
 
