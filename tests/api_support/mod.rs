@@ -6,6 +6,16 @@
 //! `recv_timeout`, and a failure names what was awaited.
 #![allow(dead_code)] // each test file uses a different part
 
+mod explicit;
+mod lines;
+mod procs;
+
+// Each test file uses a different part of these too.
+#[allow(unused_imports)]
+pub use lines::{Follower, Lines};
+#[allow(unused_imports)]
+pub use procs::*;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -64,103 +74,6 @@ impl Output {
     }
 }
 
-/// Lines of a running process's stream, read by a thread.
-pub struct Lines {
-    rx: Receiver<String>,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl Lines {
-    /// Reads `stream` line by line on a thread of its own.
-    pub fn spawn(stream: impl Read + Send + 'static) -> Self {
-        let (tx, rx) = mpsc::channel();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&seen);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                log.lock().unwrap().push(line.clone());
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { rx, seen }
-    }
-
-    /// The next line that satisfies `want`, within [`STEP`]; panics naming `what`.
-    pub fn wait_for(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + STEP;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(line) if want(&line) => return line,
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!(
-                        "timed out waiting for {what}; lines so far:\n{}",
-                        self.all()
-                    )
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("stream ended before {what}; lines:\n{}", self.all())
-                }
-            }
-        }
-    }
-
-    /// The next line parsed as JSON that satisfies `want`.
-    pub fn wait_json(&self, what: &str, want: impl Fn(&Value) -> bool) -> Value {
-        let line = self.wait_for(what, |line| {
-            serde_json::from_str::<Value>(line).is_ok_and(|v| want(&v))
-        });
-        serde_json::from_str(&line).unwrap()
-    }
-
-    /// Waits up to `within` for the next line; false at the timeout or once the stream has ended.
-    pub fn next_within(&self, within: Duration) -> bool {
-        self.rx.recv_timeout(within).is_ok()
-    }
-
-    /// Every line read so far.
-    pub fn all(&self) -> String {
-        self.seen.lock().unwrap().join("\n")
-    }
-}
-
-/// A CLI process still running (`-f`), killed on drop.
-pub struct Follower {
-    child: Child,
-    /// Its standard output.
-    pub stdout: Lines,
-    /// Its standard error.
-    pub stderr: Lines,
-}
-
-impl Follower {
-    /// Waits (bounded) for it to exit by itself.
-    pub fn wait_exit(mut self) -> ExitStatus {
-        let deadline = Instant::now() + STEP;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the follower did not exit; stderr:\n{}",
-                self.stderr.all()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Follower {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A fresh temporary root holding `herder.d` with `manifests` (`file name`, YAML) in it.
 fn manifest_dir(manifests: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     let root = tempfile::tempdir().unwrap();
@@ -214,10 +127,7 @@ impl Instance {
             state: PathBuf::new(),
             dir,
             up: None,
-            stderr: Lines {
-                rx: mpsc::channel().1,
-                seen: Arc::default(),
-            },
+            stderr: Lines::none(),
             root,
             explicit_state: None,
             up_args: up_args.iter().map(|arg| arg.to_string()).collect(),
@@ -486,10 +396,6 @@ pub fn mode(path: &Path) -> u32 {
         & 0o777
 }
 
-// ---------------------------------------------------------------------------------------
-// Explicit `--socket`/`--state-dir` instances and process inspection, for the reload and
-// supervision end-to-end tests.
-
 /// Polls `probe` until it returns `Some` (every 20 ms, within [`STEP`]); panics naming
 /// `what` (which should say what bug a timeout suggests) and `context()`.
 pub fn wait_until<T>(
@@ -509,279 +415,4 @@ pub fn wait_until<T>(
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-impl Instance {
-    /// Writes `manifests` into a fresh manifest directory for a `herder up` that is given
-    /// `--socket` and `--state-dir` explicitly (the CLI finds it through `HERDER_SOCKET`),
-    /// without starting it: write more files first (secrets), then [`Instance::launch`].
-    pub fn prepare(manifests: &[(&str, &str)]) -> Self {
-        let (root, dir) = manifest_dir(manifests);
-        Self {
-            socket: root.path().join("herder.sock"),
-            state: root.path().join("state"),
-            explicit_state: Some(root.path().join("state")),
-            up_args: Vec::new(),
-            up_env: Vec::new(),
-            events: std::sync::OnceLock::new(),
-            dir,
-            up: None,
-            stderr: Lines {
-                rx: mpsc::channel().1,
-                seen: Arc::default(),
-            },
-            root,
-        }
-    }
-
-    /// [`Instance::prepare`], then [`Instance::launch`].
-    pub fn start_explicit(manifests: &[(&str, &str)]) -> Self {
-        let mut instance = Self::prepare(manifests);
-        instance.launch();
-        instance
-    }
-
-    /// The state directory (logs, events.jsonl, children.json).
-    pub fn state_dir(&self) -> PathBuf {
-        match &self.explicit_state {
-            Some(state) => state.clone(),
-            None => self.root.path().join("state"),
-        }
-    }
-
-    /// `herder status --format json`.
-    pub fn status(&self) -> Value {
-        self.herder(&["status", "--format", "json"])
-            .expect_code(0)
-            .json()
-    }
-
-    /// Waits until `name` is ready and returns its status.
-    pub fn ready(&self, name: &str) -> Value {
-        self.wait_state(name, "ready")
-    }
-
-    /// Waits until `name` is ready with a pid other than `old_pid`, and returns its status.
-    pub fn ready_with_new_pid(&self, name: &str, old_pid: i64, why: &str) -> Value {
-        wait_until(
-            &format!("{name} ready with a pid other than {old_pid} ({why})"),
-            || self.context(),
-            self.on_events(|| {
-                self.find_child(name)
-                    .filter(|c| c["state"] == "ready" && c["pid"].as_i64() != Some(old_pid))
-            }),
-        )
-    }
-
-    /// Waits until `name` is no longer in the status.
-    pub fn wait_gone(&self, name: &str, why: &str) {
-        wait_until(
-            &format!("{name} to leave the status ({why})"),
-            || self.context(),
-            self.on_events(|| self.find_child(name).is_none().then_some(())),
-        );
-    }
-
-    /// What a failed wait prints: the status and herder's stderr so far.
-    pub fn context(&self) -> String {
-        let status = self
-            .herder(&["status", "--format", "json"])
-            .stdout
-            .to_string();
-        format!(
-            "last status: {status}\nherder stderr:\n{}",
-            self.stderr.all()
-        )
-    }
-
-    /// The sequence number of the newest event.
-    pub fn last_seq(&self) -> u64 {
-        let (code, body) = self.api_get("/v1/events?limit=1");
-        assert_eq!(code, 200, "{body:#}");
-        body["last_seq"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no last_seq in {body:#}"))
-    }
-
-    /// Every event after `seq`.
-    pub fn events_since(&self, seq: u64) -> Vec<Value> {
-        events(self, &["--since", &seq.to_string()])
-    }
-
-    /// Waits for an event after `seq` that satisfies `want`; returns it.
-    pub fn wait_event(&self, since: u64, what: &str, want: impl Fn(&Value) -> bool) -> Value {
-        wait_until(
-            what,
-            || {
-                format!(
-                    "events since {since}:\n{}\n{}",
-                    self.events_since(since)
-                        .iter()
-                        .map(Value::to_string)
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                    self.context()
-                )
-            },
-            self.on_events(|| self.events_since(since).into_iter().find(|e| want(e))),
-        )
-    }
-
-    /// The event stream after `since` (`herder events -f --since SEQ --format json`), one
-    /// JSON event per line of its `stdout`: `stdout.wait_json` blocks on the stream itself
-    /// (bounded by [`STEP`]) instead of polling `herder events`. Events after `since` that
-    /// happened before the call are replayed first, so nothing between is missed.
-    pub fn event_stream(&self, since: u64) -> Follower {
-        let since = since.to_string();
-        self.follow(&["events", "-f", "--format", "json", "--since", &since])
-    }
-
-    /// Sends `signal` to `herder up`.
-    pub fn signal(&self, signal: nix::sys::signal::Signal) {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), signal).unwrap();
-    }
-
-    /// `GET path` on the control socket, by hand (HTTP/1.1, `Connection: close`): the status
-    /// code and the body as JSON.
-    pub fn api_get(&self, path: &str) -> (u16, Value) {
-        self.api_call("GET", path, None)
-    }
-
-    /// `POST path` with a JSON body on the control socket, by hand: the status code and the
-    /// body as JSON.
-    pub fn api_post(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.api_call("POST", path, Some(body))
-    }
-
-    fn api_call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        use std::io::Write as _;
-        let mut stream = std::os::unix::net::UnixStream::connect(&self.socket).unwrap();
-        stream.set_read_timeout(Some(STEP)).unwrap();
-        let body = body.map(Value::to_string).unwrap_or_default();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: herder\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let (head, body) = response
-            .split_once("\r\n\r\n")
-            .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
-        let code = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| panic!("no status code in {head:?}"));
-        let chunked = head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked");
-        let body = if chunked {
-            dechunk(body)
-        } else {
-            body.to_owned()
-        };
-        let json = serde_json::from_str(&body)
-            .unwrap_or_else(|e| panic!("body of {path} is not JSON ({e}): {body}"));
-        (code, json)
-    }
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-/// What `/proc/PID/stat` says about a process.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProcStat {
-    /// The pid.
-    pub pid: i32,
-    /// State letter (`R`, `S`, `Z`, ...).
-    pub state: char,
-    /// Parent pid.
-    pub ppid: i32,
-    /// Process group.
-    pub pgid: i32,
-    /// Start time in clock ticks since boot (identifies the process with its pid).
-    pub start_time: u64,
-}
-
-/// `/proc/PID/stat` of `pid`, if it exists.
-pub fn proc_stat(pid: i32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may hold anything: split after the last one.
-    let rest = &text[text.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(ProcStat {
-        pid,
-        state: fields.first()?.chars().next()?,
-        ppid: fields.get(1)?.parse().ok()?,
-        pgid: fields.get(2)?.parse().ok()?,
-        start_time: fields.get(19)?.parse().ok()?,
-    })
-}
-
-/// Whether `pid` runs (exists and is not a zombie: a zombie is dead, only not reaped yet,
-/// possibly by a parent outside our control).
-pub fn alive(pid: i64) -> bool {
-    i32::try_from(pid)
-        .ok()
-        .and_then(proc_stat)
-        .is_some_and(|s| s.state != 'Z')
-}
-
-/// Every process visible in `/proc`.
-pub fn all_processes() -> Vec<ProcStat> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
-        .filter_map(proc_stat)
-        .collect()
-}
-
-/// The live (non-zombie) members of process group `pgid`.
-pub fn group_members(pgid: i32) -> Vec<i32> {
-    all_processes()
-        .into_iter()
-        .filter(|p| p.pgid == pgid && p.state != 'Z')
-        .map(|p| p.pid)
-        .collect()
-}
-
-/// Zombies whose parent is `ppid`.
-pub fn zombie_children(ppid: i32) -> Vec<ProcStat> {
-    all_processes()
-        .into_iter()
-        .filter(|p| p.ppid == ppid && p.state == 'Z')
-        .collect()
-}
-
-/// The NUL-separated command line of `pid`, as one space-separated string.
-pub fn cmdline(pid: i32) -> Option<String> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    Some(
-        String::from_utf8_lossy(&raw)
-            .trim_end_matches('\0')
-            .replace('\0', " "),
-    )
-}
-
-/// Waits until `pid` no longer runs.
-pub fn wait_dead(pid: i64, what: &str) {
-    wait_until(
-        &format!("pid {pid} to be gone ({what})"),
-        || format!("stat: {:?}", i32::try_from(pid).ok().and_then(proc_stat)),
-        || (!alive(pid)).then_some(()),
-    );
 }

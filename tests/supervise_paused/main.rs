@@ -1,5 +1,5 @@
 //! Timing of the child actor under a paused tokio clock, with a fake [`Launcher`]: exact, and instant in real
-//! time. Behaviour with real processes is covered by `supervise_child.rs`; this only checks *when* things happen.
+//! time. Behaviour with real processes is covered by `tests/supervise_child/`; this only checks *when* things happen.
 //!
 //! * [`fake`]: the fake launcher and the harness that stamps events and statuses with their instants.
 //! * [`probes`]: readiness and liveness probes: schedule, thresholds, `start_period`, timeouts, start timeout.
