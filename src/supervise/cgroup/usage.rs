@@ -7,11 +7,14 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 
 use super::detect::V1;
 use super::incarnation::{ChildCgroup, Dirs};
@@ -51,8 +54,31 @@ pub fn keyed(text: &str, key: &str) -> Option<u64> {
 enum Counter {
     /// Kept open.
     Open(File),
-    /// Opened per reading: descriptors are scarce, or the first open failed.
+    /// Opened per reading, relative to the open directory that holds the cgroup (herder's base of the
+    /// hierarchy): descriptors are scarce. A walk of two path components instead of the whole absolute path,
+    /// which was most of a status of thousands of children.
+    At(Arc<OwnedFd>, PathBuf),
+    /// Opened per reading by its absolute path: the first open failed.
     Path(PathBuf),
+}
+
+/// The directories counters are opened relative to, one per hierarchy (a handful), opened once.
+fn base_dir(dir: &Path) -> Option<Arc<OwnedFd>> {
+    static BASES: Mutex<Vec<(PathBuf, Arc<OwnedFd>)>> = Mutex::new(Vec::new());
+    let mut bases = BASES.lock().ok()?;
+    if let Some((_, fd)) = bases.iter().find(|(path, _)| path == dir) {
+        return Some(Arc::clone(fd));
+    }
+    let fd = Arc::new(
+        nix::fcntl::open(
+            dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?,
+    );
+    bases.push((dir.to_path_buf(), Arc::clone(&fd)));
+    Some(fd)
 }
 
 /// Counters stay open only while descriptor numbers are below half the soft
@@ -70,7 +96,16 @@ impl Counter {
             Ok(file) if u64::try_from(file.as_raw_fd()).is_ok_and(|fd| fd < keep_below()) => {
                 Self::Open(file)
             }
-            _ => Self::Path(path),
+            Ok(_) => {
+                // The cgroup directory's parent is the base; the file is two components below it.
+                let base = path.parent().and_then(Path::parent);
+                let relative = base.and_then(|b| path.strip_prefix(b).ok());
+                match (base.and_then(base_dir), relative) {
+                    (Some(fd), Some(relative)) => Self::At(fd, relative.to_path_buf()),
+                    _ => Self::Path(path),
+                }
+            }
+            Err(_) => Self::Path(path),
         }
     }
 
@@ -80,6 +115,17 @@ impl Counter {
         let mut buf = [0u8; COUNTER_BYTES];
         let len = match self {
             Self::Open(file) => file.read_at(&mut buf, 0).ok()?,
+            Self::At(dir, relative) => File::from(
+                nix::fcntl::openat(
+                    &**dir,
+                    relative,
+                    OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .ok()?,
+            )
+            .read(&mut buf)
+            .ok()?,
             Self::Path(path) => File::open(path).ok()?.read(&mut buf).ok()?,
         };
         Some(String::from_utf8_lossy(&buf[..len]).into_owned())
@@ -238,6 +284,23 @@ impl CpuMeter {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_counter_read_relative_to_its_base_reads_the_file_now() {
+        let base = tempfile::tempdir().expect("a temporary directory");
+        let file = base.path().join("web-1").join("pids.current");
+        std::fs::create_dir(base.path().join("web-1")).expect("the cgroup directory");
+        std::fs::write(&file, "3\n").expect("the counter");
+        let fd = base_dir(base.path()).expect("the base opens");
+        let again = base_dir(base.path()).expect("the base again");
+        assert!(Arc::ptr_eq(&fd, &again), "each base is opened once");
+        let counter = Counter::At(fd, PathBuf::from("web-1/pids.current"));
+        assert_eq!(counter.number(), Some(3));
+        std::fs::write(&file, "5\n").expect("the counter changes");
+        assert_eq!(counter.number(), Some(5));
+        std::fs::remove_dir_all(base.path().join("web-1")).expect("the cgroup goes");
+        assert_eq!(counter.number(), None, "a removed cgroup reads as gone");
+    }
 
     #[test]
     fn keyed_files() {
