@@ -169,13 +169,16 @@ impl ProbeSpec {
     }
 
     /// The time a readiness probe may need in the worst case before it can pass:
-    /// `start_period + failure_threshold × (interval + timeout)`.
+    /// `start_period + failure_threshold × (interval + timeout) + (success_threshold − 1) × interval`
+    /// (its failures, then the successes in a row it needs, one interval apart).
     pub fn budget(&self) -> Duration {
         if matches!(self.check, Check::Notify | Check::NotificationFd(_)) {
             // The child says when it is ready: `start_timeout` alone bounds the wait.
             return Duration::ZERO;
         }
-        self.start_period() + (self.interval() + self.timeout()) * self.failure_threshold()
+        self.start_period()
+            + (self.interval() + self.timeout()) * self.failure_threshold()
+            + self.interval() * (self.success_threshold() - 1)
     }
 }
 
@@ -309,6 +312,15 @@ mod tests {
         }))
         .expect("a probe");
         ProbeSpec::from_model(&written).expect("usable")
+    }
+
+    /// A probe that needs several successes in a row gets the time for them: with one interval per success, a
+    /// short `start_timeout` would otherwise fail a child that can never pass in time.
+    #[test]
+    fn the_budget_counts_the_successes_a_probe_needs() {
+        assert_eq!(spec("2s", 1, 1).budget(), Duration::from_secs(3));
+        assert_eq!(spec("2s", 5, 1).budget(), Duration::from_secs(3 + 8));
+        assert_eq!(spec("2s", 1, 3).budget(), Duration::from_secs(9));
     }
 
     /// Issue 15, defect 3: a live update compares probes by value, not by their `Debug` text.
