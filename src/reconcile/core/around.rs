@@ -169,12 +169,14 @@ impl Reconciler {
         &mut self,
         names: impl IntoIterator<Item = &'a String>,
     ) {
-        let mut recheck = BTreeSet::new();
+        // Inserted one by one: `BTreeSet::append` rebuilds the whole set, which made each
+        // skipped report cost O(children) at start-up.
+        let mut recheck = Vec::new();
         for name in names {
-            recheck.insert(name.clone());
+            recheck.push(name.clone());
             recheck.extend(self.dependents_of(name).cloned());
         }
-        self.recheck.append(&mut recheck);
+        self.recheck.extend(recheck);
     }
 
     /// Leaves the children `declared` stands for to the next reconciliation: a process no
@@ -185,6 +187,6 @@ impl Reconciler {
         for dependency in declared {
             self.add_dependency_targets(dependency, &mut recheck);
         }
-        self.recheck.append(&mut recheck);
+        self.recheck.extend(recheck);
     }
 }
