@@ -8,8 +8,13 @@ perf = len(sys.argv) > 3 and sys.argv[3] == "perf"
 root = f"/tmp/scale/run-{N}"; shutil.rmtree(root, ignore_errors=True)
 d = f"{root}/herder.d"; os.makedirs(d)
 marker = 1000 + N
+pairs = os.environ.get("PAIRS") == "1"
 for i in range(N):
-    open(f"{d}/c{i}.yaml", "w").write(f'name: c{i}\ncommand: ["sleep", "{marker}"]\n')
+    if pairs and i % 2 == 1:
+        # every other child depends on the one before it (ready)
+        open(f"{d}/c{i}.yaml", "w").write(f'name: c{i}\ncommand: ["sleep", "{marker}"]\ndependencies: [{{name: c{i-1}, condition: ready}}]\n')
+    else:
+        open(f"{d}/c{i}.yaml", "w").write(f'name: c{i}\ncommand: ["sleep", "{marker}"]\n')
 hz = os.sysconf("SC_CLK_TCK")
 env = dict(os.environ, HERDER_CGROUPS="off")
 t0 = time.monotonic()
@@ -53,5 +58,21 @@ print("timeline (s, cpu):", " ".join(f"{t:.0f}:{c:.2f}" for t, c in samples[9::1
 if perfp:
     perfp.send_signal(signal.SIGINT); perfp.wait()
 kids = [k for t in os.listdir(f"/proc/{p.pid}/task") for k in open(f"/proc/{p.pid}/task/{t}/children").read().split()]
-t = time.monotonic(); p.send_signal(signal.SIGTERM); p.wait()
+if len(sys.argv) > 3 and sys.argv[3] == "perfexit":
+    perfp = subprocess.Popen(["perf", "record", "-F", "2000", "-g", "-o", f"{root}/perf-exit.data", "-p", str(p.pid)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)
+t = time.monotonic(); p.send_signal(signal.SIGTERM)
+# the last child's exit: poll until no child is left
+while True:
+    try:
+        left = sum(len(open(f"/proc/{p.pid}/task/{t_}/children").read().split()) for t_ in os.listdir(f"/proc/{p.pid}/task"))
+    except OSError: left = 0
+    if left == 0: break
+    time.sleep(0.002)
+t_last = time.monotonic()
+p.wait()
+print(f"N={N}: SIGTERM → last child gone {t_last - t:.3f} s, herder exit {time.monotonic() - t_last:.3f} s after it", flush=True)
+if len(sys.argv) > 3 and sys.argv[3] == "perfexit":
+    perfp.wait()
 print(f"N={N}: SIGTERM to herder exit {time.monotonic() - t:.3f} s (exit {p.returncode})", flush=True)
