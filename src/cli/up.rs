@@ -5,6 +5,7 @@
 //! by `herder validate`, since some are about watching, not about the manifests), the TCP
 //! listeners asked for, and the lifecycle events printed on stderr.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -168,10 +169,15 @@ async fn print_events(events: Arc<EventLog>, color: bool, done: CancellationToke
         let received = tokio::select! {
             received = live.recv() => received,
             () = done.cancelled() => {
-                // herder is exiting: print what the loop has not reached yet.
+                // herder is exiting: print what the loop has not reached yet (after a
+                // shutdown of thousands of children, thousands of lines), in one buffer
+                // rather than a write per line.
+                let mut out = std::io::BufWriter::new(std::io::stderr().lock());
                 for event in events.since(last, usize::MAX) {
-                    eprintln!("{}", describe(&event, color));
+                    // Nothing to do about a closed stderr.
+                    let _ = writeln!(out, "{}", describe(&event, color));
                 }
+                let _ = out.flush();
                 return;
             }
         };

@@ -31,8 +31,6 @@ use crate::manifest::{ChildSpec, DesiredSet};
 /// The plan that takes `observed` to `desired`: one step per child that needs an operation,
 /// in execution order (see [`Plan`]). Children with `enabled: false` count as not wanted.
 pub fn plan(desired: &DesiredSet, observed: &Observed) -> Plan {
-    let wanted = |spec: &Arc<ChildSpec>| spec.manifest.enabled;
-
     let mut forward: BTreeMap<&str, Step> = BTreeMap::new();
     let mut retiring: BTreeMap<&str, Step> = BTreeMap::new();
     let mut unchanged = 0;
@@ -43,42 +41,115 @@ pub fn plan(desired: &DesiredSet, observed: &Observed) -> Plan {
             retiring.insert(gone, step(gone, Operation::Retire, Vec::new()));
         }
         let current = running.next_if(|(other, _)| *other == name);
-        match (wanted(spec), current) {
-            (true, None) => {
-                forward.insert(name, step(name, Operation::Start, Vec::new()));
+        let current = current.map(|(_, child)| &child.spec);
+        match classify(name, Some(spec), current) {
+            Classified::Forward(step) => {
+                forward.insert(name, step);
             }
-            (true, Some((_, child))) => match diff_child(&child.spec, spec) {
-                (Operation::Unchanged, _) => unchanged += 1,
-                (operation, changes) => {
-                    forward.insert(name, step(name, operation, changes));
-                }
-            },
-            (false, Some(_)) => {
-                let disabled =
-                    FieldChange::shown("enabled", Some("true".into()), Some("false".into()));
-                retiring.insert(name, step(name, Operation::Retire, vec![disabled]));
+            Classified::Retiring(step) => {
+                retiring.insert(name, step);
             }
-            (false, None) => {}
+            Classified::Unchanged => unchanged += 1,
+            Classified::Nothing => {}
         }
     }
     for (gone, _) in running {
         retiring.insert(gone, step(gone, Operation::Retire, Vec::new()));
     }
+    let steps = in_order(desired, observed, forward, retiring);
+    Plan { steps, unchanged }
+}
 
+/// [`plan`] for the children `names` alone: their steps, in the order [`plan`] would give
+/// them among all steps. Costs what those children and their dependencies cost, whatever
+/// the size of the sets.
+pub fn plan_of<'a>(
+    desired: &'a DesiredSet,
+    observed: &'a Observed,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Plan {
+    let mut forward: BTreeMap<&str, Step> = BTreeMap::new();
+    let mut retiring: BTreeMap<&str, Step> = BTreeMap::new();
+    let mut unchanged = 0;
+    for name in names {
+        let spec = desired.children.get(name);
+        let current = observed.children.get(name).map(|child| &child.spec);
+        match classify(name, spec, current) {
+            Classified::Forward(step) => {
+                forward.insert(name, step);
+            }
+            Classified::Retiring(step) => {
+                retiring.insert(name, step);
+            }
+            Classified::Unchanged => unchanged += 1,
+            Classified::Nothing => {}
+        }
+    }
+    let steps = in_order(desired, observed, forward, retiring);
+    Plan { steps, unchanged }
+}
+
+/// What one child needs.
+enum Classified {
+    /// A start, replacement or update.
+    Forward(Step),
+    /// A retirement.
+    Retiring(Step),
+    /// It runs what it should.
+    Unchanged,
+    /// Neither desired (enabled) nor running.
+    Nothing,
+}
+
+/// The step for the child `name`, desired as `spec` and running `current`.
+fn classify(
+    name: &str,
+    spec: Option<&Arc<ChildSpec>>,
+    current: Option<&Arc<ChildSpec>>,
+) -> Classified {
+    let wanted = spec.filter(|spec| spec.manifest.enabled);
+    match (wanted, current) {
+        (Some(_), None) => Classified::Forward(step(name, Operation::Start, Vec::new())),
+        (Some(spec), Some(current)) => match diff_child(current, spec) {
+            (Operation::Unchanged, _) => Classified::Unchanged,
+            (operation, changes) => Classified::Forward(step(name, operation, changes)),
+        },
+        (None, Some(_)) if spec.is_some() => {
+            let disabled = FieldChange::shown("enabled", Some("true".into()), Some("false".into()));
+            Classified::Retiring(step(name, Operation::Retire, vec![disabled]))
+        }
+        (None, Some(_)) => Classified::Retiring(step(name, Operation::Retire, Vec::new())),
+        (None, None) => Classified::Nothing,
+    }
+}
+
+/// The steps in execution order: retirements dependents-first, then the rest in
+/// dependency order.
+fn in_order<'a>(
+    desired: &'a DesiredSet,
+    observed: &'a Observed,
+    mut forward: BTreeMap<&'a str, Step>,
+    mut retiring: BTreeMap<&'a str, Step>,
+) -> Vec<Step> {
+    let wanted = |spec: &Arc<ChildSpec>| spec.manifest.enabled;
     let mut steps = Vec::with_capacity(retiring.len() + forward.len());
-    if !retiring.is_empty() {
+    // One step needs no order (the common case after a child's report): skip walking its
+    // dependencies.
+    if retiring.len() > 1 {
         let order = dependency_order(&observed.children, retiring.keys().copied(), |_| true);
         for name in order.into_iter().rev() {
             steps.extend(retiring.remove(name));
         }
     }
-    if !forward.is_empty() {
+    steps.extend(retiring.into_values());
+    if forward.len() > 1 {
         let order = dependency_order(&desired.children, forward.keys().copied(), wanted);
         for name in order {
             steps.extend(forward.remove(name));
         }
     }
-    Plan { steps, unchanged }
+    steps.extend(forward.into_values());
+    steps
 }
 
 fn step(name: &str, operation: Operation, changes: Vec<FieldChange>) -> Step {

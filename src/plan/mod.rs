@@ -17,6 +17,6 @@ pub mod model;
 pub mod order;
 pub mod render;
 
-pub use diff::plan;
+pub use diff::{plan, plan_of};
 pub use model::{FieldChange, Observed, ObservedChild, Operation, Plan, Step};
 pub use render::{Format, render};

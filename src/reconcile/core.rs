@@ -21,6 +21,7 @@ use crate::manifest::DesiredSet;
 use crate::manifest::model::{Criticality, Kind, Signal};
 use crate::plan::{self, Observed, ObservedChild, Operation, Plan};
 
+mod around;
 mod dependencies;
 mod io;
 mod lifecycle;
@@ -28,6 +29,7 @@ mod shutdown;
 mod slot;
 
 pub use io::{Effect, Input, Observation};
+use lifecycle::promote_ready;
 use shutdown::ShutdownState;
 pub use slot::{Hold, Phase, Run, Slot};
 use slot::{is_kept, retire_current};
@@ -39,6 +41,15 @@ pub struct Reconciler {
     /// Every child some desired child depends on (replicas expanded): only their phases
     /// can unblock or restart another child.
     depended_on: BTreeSet<String>,
+    /// A declared dependency name (a child or a replica set) → the children whose desired
+    /// or live specs declare it: who a report can concern (see [`around`]).
+    dependents: BTreeMap<String, BTreeSet<String>>,
+    /// Children a reconciliation changed something for after it had planned them: the
+    /// next reconciliation looks at them again.
+    recheck: BTreeSet<String>,
+    /// Tests compare against re-planning every child after every report.
+    #[cfg(test)]
+    pub(super) full_replan: bool,
     slots: BTreeMap<String, Slot>,
     next_incarnation: u64,
     shutdown: Option<ShutdownState>,
@@ -120,6 +131,7 @@ impl Reconciler {
                     .flat_map(|dep| self.desired.expand(&dep.0.name))
                     .map(str::to_owned)
                     .collect();
+                self.index_dependents();
                 for slot in self.slots.values_mut() {
                     slot.rejected = None;
                 }
@@ -132,6 +144,8 @@ impl Reconciler {
                 let settled = self.is_inconsequential(&name, incarnation, &observation);
                 let quiet_stop =
                     observation == Observation::Stopped && self.is_quiet_stop(&name, incarnation);
+                // What its processes depended on, before a confirmed stop forgets one.
+                let declared_before = self.declared_dependencies(&name);
                 self.observe(&name, incarnation, observation, &mut effects);
                 if quiet_stop {
                     // The one decision it can change is this child's own: a new incarnation
@@ -143,6 +157,11 @@ impl Reconciler {
                 if settled || quiet_stop {
                     // What the skipped reconciliation would have tidied up.
                     self.drop_if_idle(&name);
+                    // Re-planning every child at the next report would look at this one
+                    // and at what still runs a spec depending on it (a phase it reached
+                    // can make a restart due): so does the next reconciliation, once,
+                    // whichever child it is about.
+                    self.recheck_with_dependents([&name]);
                     // Nothing can follow from it: skip the O(children) re-plan, which at
                     // start-up would otherwise run once per report of every child.
                     return Ok(effects);
@@ -150,6 +169,15 @@ impl Reconciler {
                 if self.shutdown.as_ref().is_some_and(|s| s.order.is_some()) {
                     // Only this child's own departure can have changed the order.
                     self.drive_shutdown(Some(&name), &mut effects);
+                    return Ok(effects);
+                }
+                #[cfg(test)]
+                let local = self.shutdown.is_none() && !self.full_replan;
+                #[cfg(not(test))]
+                let local = self.shutdown.is_none();
+                if local {
+                    // Only this child's slot changed: plan it and whom it concerns.
+                    self.reconcile_around(&name, &declared_before, &mut effects);
                     return Ok(effects);
                 }
             }
@@ -450,8 +478,30 @@ impl Reconciler {
             return;
         }
         self.refresh_observed();
+        // This looks at every child: nothing is left over from earlier reconciliations.
+        self.recheck.clear();
         let plan = plan::plan(&self.desired, &self.observed);
+        self.carry_out(&plan, effects);
+        self.plan = plan;
+        self.settle_start_first(effects);
+        self.restart_for_dependencies(effects);
+        let desired = &self.desired;
+        self.slots.retain(|name, slot| is_kept(name, slot, desired));
+    }
+
+    /// Carries out the steps of `plan`, in order. A step that did something may have more
+    /// to do once that is done (a start-first replacement that stopped a stale one starts
+    /// its own next time): its child is left to the next reconciliation
+    /// ([`Reconciler::recheck`]), as re-planning every child would look at it again.
+    fn carry_out(&mut self, plan: &Plan, effects: &mut Vec<Effect>) {
+        let runs = |r: &Self, name: &str| {
+            let slot = r.slots.get(name);
+            let incarnation = |run: Option<&Run>| run.map(|run| run.incarnation);
+            let current = slot.and_then(|s| incarnation(s.current.as_ref()));
+            (current, slot.and_then(|s| incarnation(s.next.as_ref())))
+        };
         for step in &plan.steps {
+            let (before, emitted) = (runs(self, &step.name), effects.len());
             match step.operation {
                 Operation::Start => self.start(&step.name, effects),
                 Operation::Replace => self.replace(&step.name, effects),
@@ -459,12 +509,10 @@ impl Reconciler {
                 Operation::Retire => self.retire(&step.name, effects),
                 Operation::Unchanged => {}
             }
+            if effects.len() != emitted || runs(self, &step.name) != before {
+                self.recheck.insert(step.name.clone());
+            }
         }
-        self.plan = plan;
-        self.settle_start_first(effects);
-        self.restart_for_dependencies(effects);
-        let desired = &self.desired;
-        self.slots.retain(|name, slot| is_kept(name, slot, desired));
     }
 
     fn desired_spec(&self, name: &str) -> Option<Arc<ChildSpec>> {

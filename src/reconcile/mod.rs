@@ -16,6 +16,8 @@ pub mod state;
 mod views;
 
 #[cfg(test)]
+mod around_tests;
+#[cfg(test)]
 mod tests;
 
 pub use command::{Command, CommandError, Verb, VerbName};

@@ -47,15 +47,16 @@ impl Reconciler {
     }
 
     /// Whether another child that has a process and is going away (all of them, during
-    /// shutdown) still needs `name`: dependents stop first.
+    /// shutdown) still needs `name`: dependents stop first. Only the children the
+    /// [`Reconciler::dependents`] index names are looked at, not every slot.
     pub(super) fn needed_by_departing(&self, name: &str) -> bool {
         let replica_set = self.replica_set(name);
-        self.slots.iter().any(|(other, slot)| {
-            other != name
-                && (self.shutdown.is_some() || self.desired_spec(other).is_none())
-                && slot
-                    .live_specs()
-                    .any(|spec| depends_on(spec, name, replica_set))
+        self.dependents_of(name).any(|other| {
+            (self.shutdown.is_some() || self.desired_spec(other).is_none())
+                && self.slots.get(other).is_some_and(|slot| {
+                    slot.live_specs()
+                        .any(|spec| depends_on(spec, name, replica_set))
+                })
         })
     }
 

@@ -135,21 +135,14 @@ impl Reconciler {
         }
     }
 
-    /// Promotes a `start-first` replacement once it is ready, stopping the old incarnation.
+    /// Promotes every `start-first` replacement that is ready, stopping the old
+    /// incarnations; leaves the dependents of the promoted children to the next
+    /// reconciliation.
     pub(super) fn settle_start_first(&mut self, effects: &mut Vec<Effect>) {
-        for (name, slot) in &mut self.slots {
-            let ready = slot
-                .next
-                .as_ref()
-                .is_some_and(|run| run.phase.meets(Condition::Ready));
-            if !ready {
-                continue;
-            }
-            if let Some(old) = slot.current.take() {
-                slot.stop(name, old, effects);
-            }
-            slot.current = slot.next.take();
-        }
+        let promoted: Vec<String> = (self.slots.iter_mut())
+            .filter_map(|(name, slot)| promote_ready(name, slot, effects).then(|| name.clone()))
+            .collect();
+        self.recheck_with_dependents(&promoted);
     }
 
     pub(super) fn update(&mut self, name: &str, effects: &mut Vec<Effect>) {
@@ -163,13 +156,19 @@ impl Reconciler {
         else {
             return;
         };
-        run.spec = Arc::clone(&spec);
-        if run.phase == Phase::Target {
+        let old = std::mem::replace(&mut run.spec, Arc::clone(&spec));
+        let phase = run.phase;
+        let incarnation = run.incarnation;
+        if !old.dependency_names().eq(spec.dependency_names()) {
+            let declared = old.dependency_names().map(str::to_owned).collect();
+            self.recheck_dependencies(&declared);
+        }
+        if phase == Phase::Target {
             return;
         }
         effects.push(Effect::Update {
             name: name.to_owned(),
-            incarnation: run.incarnation,
+            incarnation,
             spec,
         });
     }
@@ -185,37 +184,74 @@ impl Reconciler {
 
     /// Restarts children whose `restart: true` dependencies got a new process that is ready.
     pub(super) fn restart_for_dependencies(&mut self, effects: &mut Vec<Effect>) {
-        let mut restarts = Vec::new();
-        for (name, slot) in &self.slots {
-            let Some(run) = slot
-                .current
-                .as_ref()
-                .filter(|run| matches!(run.phase, Phase::Running { .. }))
-            else {
-                continue;
-            };
-            let stale = slot.seen_epochs.iter().any(|(dep, seen)| {
-                self.slots.get(dep).is_some_and(|dep_slot| {
-                    dep_slot.epoch > *seen
-                        && dep_slot
-                            .current
-                            .as_ref()
-                            .is_some_and(|dep_run| dep_run.phase.meets(Condition::Ready))
-                })
-            });
-            if stale {
-                restarts.push((
-                    name.clone(),
-                    run.incarnation,
-                    self.dependency_epochs(&run.spec),
-                ));
-            }
-        }
-        for (name, incarnation, epochs) in restarts {
-            if let Some(slot) = self.slots.get_mut(&name) {
-                slot.seen_epochs = epochs;
-            }
-            effects.push(Effect::Restart { name, incarnation });
+        let restarts: Vec<_> = (self.slots.iter())
+            .filter_map(|(name, slot)| self.stale_restart(name, slot))
+            .collect();
+        for restart in restarts {
+            self.restart(restart, effects);
         }
     }
+
+    /// [`Reconciler::restart_for_dependencies`] for the one child `name`.
+    pub(super) fn restart_if_stale(&mut self, name: &str, effects: &mut Vec<Effect>) {
+        let stale = (self.slots.get_key_value(name))
+            .and_then(|(name, slot)| self.stale_restart(name, slot));
+        if let Some(restart) = stale {
+            self.restart(restart, effects);
+        }
+    }
+
+    /// The restart `name` is due, when one of its `restart: true` dependencies got a new
+    /// process that is ready since its own process started.
+    fn stale_restart(&self, name: &str, slot: &Slot) -> Option<StaleRestart> {
+        let run =
+            (slot.current.as_ref()).filter(|run| matches!(run.phase, Phase::Running { .. }))?;
+        let stale = slot.seen_epochs.iter().any(|(dep, seen)| {
+            self.slots.get(dep).is_some_and(|dep_slot| {
+                dep_slot.epoch > *seen
+                    && dep_slot
+                        .current
+                        .as_ref()
+                        .is_some_and(|dep_run| dep_run.phase.meets(Condition::Ready))
+            })
+        });
+        stale.then(|| StaleRestart {
+            name: name.to_owned(),
+            incarnation: run.incarnation,
+            epochs: self.dependency_epochs(&run.spec),
+        })
+    }
+
+    fn restart(&mut self, restart: StaleRestart, effects: &mut Vec<Effect>) {
+        let StaleRestart {
+            name,
+            incarnation,
+            epochs,
+        } = restart;
+        if let Some(slot) = self.slots.get_mut(&name) {
+            slot.seen_epochs = epochs;
+        }
+        effects.push(Effect::Restart { name, incarnation });
+    }
+}
+
+/// A restart for `restart: true` dependencies, and the epochs the child then has seen.
+struct StaleRestart {
+    name: String,
+    incarnation: u64,
+    epochs: BTreeMap<String, u64>,
+}
+
+/// Promotes `slot`'s `start-first` replacement if it is ready, stopping the old
+/// incarnation; says whether it did.
+pub(super) fn promote_ready(name: &str, slot: &mut Slot, effects: &mut Vec<Effect>) -> bool {
+    let ready = (slot.next.as_ref()).is_some_and(|run| run.phase.meets(Condition::Ready));
+    if !ready {
+        return false;
+    }
+    if let Some(old) = slot.current.take() {
+        slot.stop(name, old, effects);
+    }
+    slot.current = slot.next.take();
+    true
 }
