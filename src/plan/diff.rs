@@ -31,33 +31,27 @@ use crate::manifest::{ChildSpec, DesiredSet};
 /// The plan that takes `observed` to `desired`: one step per child that needs an operation,
 /// in execution order (see [`Plan`]). Children with `enabled: false` count as not wanted.
 pub fn plan(desired: &DesiredSet, observed: &Observed) -> Plan {
-    let mut forward: BTreeMap<&str, Step> = BTreeMap::new();
-    let mut retiring: BTreeMap<&str, Step> = BTreeMap::new();
-    let mut unchanged = 0;
+    let mut sorted = Sorted::default();
     // Both maps are sorted by name: walk them together.
     let mut running = observed.children.iter().peekable();
     for (name, spec) in &desired.children {
         while let Some((gone, _)) = running.next_if(|(other, _)| other.as_str() < name.as_str()) {
-            retiring.insert(gone, step(gone, Operation::Retire, Vec::new()));
+            sorted.add(
+                gone,
+                Classified::Retiring(step(gone, Operation::Retire, Vec::new())),
+            );
         }
         let current = running.next_if(|(other, _)| *other == name);
         let current = current.map(|(_, child)| &child.spec);
-        match classify(name, Some(spec), current) {
-            Classified::Forward(step) => {
-                forward.insert(name, step);
-            }
-            Classified::Retiring(step) => {
-                retiring.insert(name, step);
-            }
-            Classified::Unchanged => unchanged += 1,
-            Classified::Nothing => {}
-        }
+        sorted.add(name, classify(name, Some(spec), current));
     }
     for (gone, _) in running {
-        retiring.insert(gone, step(gone, Operation::Retire, Vec::new()));
+        sorted.add(
+            gone,
+            Classified::Retiring(step(gone, Operation::Retire, Vec::new())),
+        );
     }
-    let steps = in_order(desired, observed, forward, retiring);
-    Plan { steps, unchanged }
+    sorted.into_plan(desired, observed)
 }
 
 /// [`plan`] for the children `names` alone: their steps, in the order [`plan`] would give
@@ -68,25 +62,45 @@ pub fn plan_of<'a>(
     observed: &'a Observed,
     names: impl IntoIterator<Item = &'a str>,
 ) -> Plan {
-    let mut forward: BTreeMap<&str, Step> = BTreeMap::new();
-    let mut retiring: BTreeMap<&str, Step> = BTreeMap::new();
-    let mut unchanged = 0;
+    let mut sorted = Sorted::default();
     for name in names {
         let spec = desired.children.get(name);
         let current = observed.children.get(name).map(|child| &child.spec);
-        match classify(name, spec, current) {
+        sorted.add(name, classify(name, spec, current));
+    }
+    sorted.into_plan(desired, observed)
+}
+
+/// The classified children of a plan in the making, by what they need.
+#[derive(Default)]
+struct Sorted<'a> {
+    forward: BTreeMap<&'a str, Step>,
+    retiring: BTreeMap<&'a str, Step>,
+    unchanged: usize,
+}
+
+impl<'a> Sorted<'a> {
+    fn add(&mut self, name: &'a str, classified: Classified) {
+        match classified {
             Classified::Forward(step) => {
-                forward.insert(name, step);
+                self.forward.insert(name, step);
             }
             Classified::Retiring(step) => {
-                retiring.insert(name, step);
+                self.retiring.insert(name, step);
             }
-            Classified::Unchanged => unchanged += 1,
+            Classified::Unchanged => self.unchanged += 1,
             Classified::Nothing => {}
         }
     }
-    let steps = in_order(desired, observed, forward, retiring);
-    Plan { steps, unchanged }
+
+    /// The plan of these steps, in execution order.
+    fn into_plan(self, desired: &'a DesiredSet, observed: &'a Observed) -> Plan {
+        let steps = in_order(desired, observed, self.forward, self.retiring);
+        Plan {
+            steps,
+            unchanged: self.unchanged,
+        }
+    }
 }
 
 /// What one child needs.
