@@ -359,9 +359,9 @@ fn console_memory(up: &Up) {
     drop(clients);
 }
 
-/// Why the browser phase cannot run here, if it cannot: node, playwright-core (where
-/// `.ci/run` installs it) and Chromium.
-fn browser_missing() -> Result<(PathBuf, PathBuf), String> {
+/// playwright-core's `node_modules` (where `.ci/run` installs it) and Chromium, or why the
+/// browser phase cannot run here (node, playwright-core or Chromium missing).
+fn find_browser() -> Result<(PathBuf, PathBuf), String> {
     let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui-node/node_modules");
     if !modules.join("playwright-core").exists() {
         return Err(format!(
@@ -404,7 +404,7 @@ fn spread(samples: &[serde_json::Value], key: &str) -> String {
 }
 
 fn console_in_chromium(up: &Up) {
-    let (modules, chromium) = match browser_missing() {
+    let (modules, chromium) = match find_browser() {
         Ok(found) => found,
         Err(why) => {
             println!("web console in Chromium: skipped ({why})");

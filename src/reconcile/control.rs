@@ -175,50 +175,12 @@ impl StatusReport {
     /// Reads the usage of every child that runs a process (a few cgroup or `/proc` reads
     /// each): blocking, so off the async threads and never on the reconciler.
     pub fn read_usage(&mut self) {
-        let pending = std::mem::take(&mut self.pending_usage.0);
-        for (index, usage) in read_each(&pending) {
+        for (index, handle) in std::mem::take(&mut self.pending_usage.0) {
             if let Some(child) = self.children.get_mut(index) {
-                child.usage = Some(usage);
+                child.usage = Some(handle.usage());
             }
         }
     }
-}
-
-/// Children one usage-reading thread takes at least: a thread costs about what a few dozen readings do.
-const USAGE_CHUNK: usize = 256;
-/// At most this many threads read usage at once.
-const USAGE_THREADS: usize = 4;
-
-/// The usage of each pending child. A reading is mostly the kernel's path walk to a few cgroup files, so large
-/// sets are spread over the cores; a thread that cannot be started leaves its part to this one.
-fn read_each(pending: &[(usize, ChildHandle)]) -> Vec<(usize, Usage)> {
-    let read = |part: &[(usize, ChildHandle)]| -> Vec<(usize, Usage)> {
-        part.iter().map(|(i, h)| (*i, h.usage())).collect()
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(USAGE_THREADS));
-    let chunk = pending.len().div_ceil(threads).max(USAGE_CHUNK);
-    let mut parts = pending.chunks(chunk);
-    let Some(first) = parts.next() else {
-        return Vec::new();
-    };
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = parts
-            .map(|part| {
-                let worker = std::thread::Builder::new()
-                    .name("herder-usage".into())
-                    .spawn_scoped(scope, move || read(part));
-                (part, worker)
-            })
-            .collect();
-        let mut all = read(first);
-        for (part, worker) in workers {
-            match worker.map(|w| w.join()) {
-                Ok(Ok(usage)) => all.extend(usage),
-                _ => all.extend(read(part)),
-            }
-        }
-        all
-    })
 }
 
 /// The status of every child, and the manifest errors in force.
